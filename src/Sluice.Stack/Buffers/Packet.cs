@@ -1,0 +1,198 @@
+using System.Runtime.CompilerServices;
+
+namespace Sluice.Stack.Buffers;
+
+/// <summary>Flags carried with a packet through the stack.</summary>
+[Flags]
+public enum PacketFlags : ushort
+{
+    None = 0,
+    /// <summary>Received as a link-layer broadcast.</summary>
+    Broadcast = 1 << 0,
+    /// <summary>Received as a link-layer multicast.</summary>
+    Multicast = 1 << 1,
+    /// <summary>The stack is forwarding this packet (not locally originated).</summary>
+    Forwarded = 1 << 2,
+    /// <summary>Checksums were verified (or are not needed, e.g. offloaded by the link).</summary>
+    ChecksumVerified = 1 << 3,
+    /// <summary>Transport checksum still has to be completed (virtio-net NEEDS_CSUM style offload).</summary>
+    ChecksumPartial = 1 << 4,
+    /// <summary>Looped back inside one stack.</summary>
+    Loopback = 1 << 5,
+}
+
+/// <summary>
+/// The mbuf: a view (offset, length) over a pooled buffer with headroom for prepending headers, plus metadata.
+/// </summary>
+/// <remarks>
+/// Ownership: whoever holds a <see cref="Packet"/> owns it and must either pass it on or call <see cref="Release"/>.
+/// A packet must not be touched after it has been handed on or released. Packets are not thread-safe; a packet
+/// belongs to the event loop whose pool rented it. <see cref="Clone"/> makes a zero-copy copy that shares the
+/// buffer (reference counted); call <see cref="MakeWritable"/> before writing to a packet that may be shared.
+/// </remarks>
+public sealed class Packet
+{
+    private PacketBuffer _buffer = null!;
+    private int _offset;
+    private int _length;
+
+    internal Packet(PacketPool pool) => Pool = pool;
+
+    /// <summary>The pool this packet returns to.</summary>
+    public PacketPool Pool { get; }
+
+    /// <summary>The bytes of the packet, from the current start to its end.</summary>
+    public Span<byte> Data
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => new(_buffer.Array, _offset, _length);
+    }
+
+    /// <summary>The bytes of the packet as memory (for I/O).</summary>
+    public Memory<byte> Memory => new(_buffer.Array, _offset, _length);
+
+    /// <summary>Number of bytes in the packet.</summary>
+    public int Length => _length;
+
+    /// <summary>Free bytes in front of the data.</summary>
+    public int Headroom => _offset;
+
+    /// <summary>Free bytes after the data.</summary>
+    public int Tailroom => _buffer.Array.Length - _offset - _length;
+
+    /// <summary>True when another packet shares this packet's buffer.</summary>
+    public bool IsShared => _buffer.RefCount > 1;
+
+    /// <summary>Interface index the packet arrived on (0 when locally originated).</summary>
+    public int ReceiveInterfaceIndex { get; set; }
+
+    /// <summary>Flags describing the packet.</summary>
+    public PacketFlags Flags { get; set; }
+
+    /// <summary>Flow hash (RSS-style), 0 when not computed.</summary>
+    public uint FlowHash { get; set; }
+
+    /// <summary>pf tag id (0 = none).</summary>
+    public ushort PfTag { get; set; }
+
+    /// <summary>Dummynet cookie: pipe/queue the packet went through (0 = none).</summary>
+    public uint DummynetCookie { get; set; }
+
+    /// <summary>Offset of the network header relative to <see cref="Data"/> start at the time it was set; -1 if unknown.</summary>
+    public int NetworkOffset { get; set; } = -1;
+
+    internal void Attach(PacketBuffer buffer, int offset, int length)
+    {
+        _buffer = buffer;
+        _offset = offset;
+        _length = length;
+        ReceiveInterfaceIndex = 0;
+        Flags = PacketFlags.None;
+        FlowHash = 0;
+        PfTag = 0;
+        DummynetCookie = 0;
+        NetworkOffset = -1;
+    }
+
+    internal PacketBuffer Buffer => _buffer;
+
+    /// <summary>Grows the packet at the front by <paramref name="count"/> bytes and returns the new front bytes.</summary>
+    /// <exception cref="InvalidOperationException">Not enough headroom (a programming error: headers are sized up front).</exception>
+    public Span<byte> Prepend(int count)
+    {
+        if ((uint)count > (uint)_offset)
+        {
+            throw new InvalidOperationException($"Packet headroom {_offset} is smaller than {count}.");
+        }
+
+        _offset -= count;
+        _length += count;
+        return new Span<byte>(_buffer.Array, _offset, count);
+    }
+
+    /// <summary>Drops <paramref name="count"/> bytes from the front (e.g. after a header is consumed).</summary>
+    public void TrimFront(int count)
+    {
+        if ((uint)count > (uint)_length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count));
+        }
+
+        _offset += count;
+        _length -= count;
+    }
+
+    /// <summary>Cuts the packet to <paramref name="length"/> bytes (drops trailing padding).</summary>
+    public void Truncate(int length)
+    {
+        if ((uint)length > (uint)_length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length));
+        }
+
+        _length = length;
+    }
+
+    /// <summary>Grows the packet at the end by <paramref name="count"/> bytes and returns those bytes.</summary>
+    public Span<byte> Append(int count)
+    {
+        if ((uint)count > (uint)Tailroom)
+        {
+            throw new InvalidOperationException($"Packet tailroom {Tailroom} is smaller than {count}.");
+        }
+
+        var start = _offset + _length;
+        _length += count;
+        return new Span<byte>(_buffer.Array, start, count);
+    }
+
+    /// <summary>Makes a zero-copy clone sharing this packet's buffer (reference counted); metadata is copied.</summary>
+    public Packet Clone()
+    {
+        var clone = Pool.RentHeader();
+        _buffer.RefCount++;
+        clone.Attach(_buffer, _offset, _length);
+        clone.CopyMetadataFrom(this);
+        return clone;
+    }
+
+    /// <summary>Ensures this packet owns its buffer alone, copying the bytes if the buffer is shared.</summary>
+    public void MakeWritable()
+    {
+        if (_buffer.RefCount == 1)
+        {
+            return;
+        }
+
+        var fresh = Pool.RentBuffer(_offset + _length);
+        _buffer.Array.AsSpan(0, _offset + _length).CopyTo(fresh.Array);
+        Pool.ReleaseBuffer(_buffer);
+        _buffer = fresh;
+    }
+
+    /// <summary>Copies the metadata (not the bytes) of <paramref name="other"/>.</summary>
+    public void CopyMetadataFrom(Packet other)
+    {
+        ReceiveInterfaceIndex = other.ReceiveInterfaceIndex;
+        Flags = other.Flags;
+        FlowHash = other.FlowHash;
+        PfTag = other.PfTag;
+        DummynetCookie = other.DummynetCookie;
+        NetworkOffset = other.NetworkOffset;
+    }
+
+    /// <summary>Returns the packet (and its buffer, when no clone shares it) to the pool.</summary>
+    public void Release() => Pool.Return(this);
+}
+
+/// <summary>A pooled byte array with a reference count shared by clones.</summary>
+internal sealed class PacketBuffer(byte[] array)
+{
+    public byte[] Array { get; } = array;
+
+    public int RefCount;
+
+#if DEBUG
+    public bool InPool;
+#endif
+}

@@ -188,7 +188,7 @@ public sealed partial class EventLoop
         while (!cancel.IsCancellationRequested)
         {
             RunPending();
-            var wait = _timers.NextDue is long next ? Math.Clamp((next - Clock.Now) / Nanos.PerMillisecond, 0, 100) : 100;
+            var wait = _timers.NextDue is long next ? Math.Clamp((next - Clock.Now + Nanos.PerMillisecond - 1) / Nanos.PerMillisecond, 0, 100) : 100;
             if (wait > 0)
             {
                 _wake.WaitOne((int)wait); // clock-ok: real-time loop waits for the next timer or a post

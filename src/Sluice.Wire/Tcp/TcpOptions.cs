@@ -199,7 +199,7 @@ public ref struct TcpOptionWriter
     }
 
     /// <summary>Writes up to four SACK blocks; fewer are written when space is short, as FreeBSD does.</summary>
-    public bool WriteSack(ReadOnlySpan<(uint Left, uint Right)> blocks)
+    public bool WriteSack(scoped ReadOnlySpan<(uint Left, uint Right)> blocks)
     {
         Span<byte> o = stackalloc byte[32];
         int pad = PaddingFor(len => len != 0 && len % 4 == 2);
@@ -220,14 +220,14 @@ public ref struct TcpOptionWriter
     }
 
     /// <summary>Writes a 16-byte MD5 signature option.</summary>
-    public bool WriteMd5(ReadOnlySpan<byte> digest) =>
+    public bool WriteMd5(scoped ReadOnlySpan<byte> digest) =>
         digest.Length == 16 && Write(TcpOptionKind.Md5, digest, len => len != 0 && len % 4 == 2);
 
     /// <summary>Writes a Fast Open option (kind 34) with a cookie of 0 or 4..16 bytes.</summary>
-    public bool WriteFastOpen(ReadOnlySpan<byte> cookie) => cookie.Length <= 16 && Write(TcpOptionKind.FastOpen, cookie, len => len % 2 == 0);
+    public bool WriteFastOpen(scoped ReadOnlySpan<byte> cookie) => cookie.Length <= 16 && Write(TcpOptionKind.FastOpen, cookie, len => len % 2 == 0);
 
     /// <summary>Writes any option as kind, length and data, without alignment.</summary>
-    public bool WriteRaw(TcpOptionKind kind, ReadOnlySpan<byte> data) => data.Length <= 38 && Write(kind, data, static _ => true);
+    public bool WriteRaw(TcpOptionKind kind, scoped ReadOnlySpan<byte> data) => data.Length <= 38 && Write(kind, data, static _ => true);
 
     /// <summary>Pads to a multiple of 4 (with NOPs, or with EOL then zeros as FreeBSD does) and returns the total length.</summary>
     public int Finish(bool padWithEndOfList = false)

@@ -1,0 +1,1 @@
+global using Timer = Sluice.Stack.Time.Timer;

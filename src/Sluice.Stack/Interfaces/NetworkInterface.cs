@@ -1,0 +1,322 @@
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Links;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack.Interfaces;
+
+/// <summary>Sees every frame an interface receives or sends (BPF-style taps such as `tcpdump -w`).</summary>
+public interface IFrameTap
+{
+    /// <summary>Called synchronously with the frame's bytes; the tap must copy what it keeps.</summary>
+    void OnFrame(NetworkInterface ifp, ReadOnlySpan<byte> frame, bool outbound);
+}
+
+/// <summary>
+/// An ifnet: a named interface in one VNET stack with its link, flags, MTU, addresses and counters.
+/// </summary>
+/// <remarks>
+/// Frames from the link arrive through <see cref="Deliver"/> on the event loop thread. An interface belongs to one
+/// <see cref="NetStack"/> at a time; <c>ifconfig IF vnet JAIL</c> moves it (see <see cref="NetStack.DetachInterface"/>).
+/// </remarks>
+public sealed class NetworkInterface : IPacketSink
+{
+    private readonly List<IPv4InterfaceAddress> _ipv4 = [];
+    private readonly List<IPv6InterfaceAddress> _ipv6 = [];
+    private readonly List<IFrameTap> _taps = [];
+    private readonly List<string> _groups = [];
+    private int _mtu;
+
+    internal NetworkInterface(NetStack stack, string name, string kind, ILink? link, MacAddress hardwareAddress, int mtu, InterfaceFlags flags)
+    {
+        Stack = stack;
+        Name = name;
+        Kind = kind;
+        Link = link;
+        HardwareAddress = hardwareAddress;
+        _mtu = mtu;
+        Flags = flags;
+        Nd6Flags = Nd6Flags.PerformNud | Nd6Flags.AutoLinkLocal | (kind == "lo" ? Nd6Flags.None : Nd6Flags.IfDisabled);
+        if (kind != "lo" || name != "lo0")
+        {
+            _groups.Add(GroupFromName(name, kind));
+        }
+        else
+        {
+            _groups.Add("lo");
+        }
+
+        link?.Attach(this);
+    }
+
+    /// <summary>The stack (VNET) the interface belongs to now.</summary>
+    public NetStack Stack { get; internal set; }
+
+    /// <summary>Interface name (`epair0a`).</summary>
+    public string Name { get; }
+
+    /// <summary>Interface index in its current stack (if_index, from 1).</summary>
+    public int Index { get; internal set; }
+
+    /// <summary>Driver kind: "epair", "lo", "tap".</summary>
+    public string Kind { get; }
+
+    /// <summary>The link under the interface (null for loopback).</summary>
+    public ILink? Link { get; }
+
+    /// <summary>Ethernet address.</summary>
+    public MacAddress HardwareAddress { get; set; }
+
+    /// <summary>IFF_* flags.</summary>
+    public InterfaceFlags Flags { get; private set; }
+
+    /// <summary>IPv6 ND flags (`nd6 options=`).</summary>
+    public Nd6Flags Nd6Flags { get; set; }
+
+    /// <summary>True when administratively up.</summary>
+    public bool IsUp => (Flags & InterfaceFlags.Up) != 0;
+
+    /// <summary>True for lo interfaces.</summary>
+    public bool IsLoopback => (Flags & InterfaceFlags.Loopback) != 0;
+
+    /// <summary>Free text set with `ifconfig IF description`.</summary>
+    public string? Description { get; set; }
+
+    /// <summary>Interface groups (`groups:`), not including the implicit `all`.</summary>
+    public IReadOnlyList<string> Groups => _groups;
+
+    /// <summary>Maximum transmission unit.</summary>
+    public int Mtu => _mtu;
+
+    /// <summary>IPv4 addresses in assignment order.</summary>
+    public IReadOnlyList<IPv4InterfaceAddress> IPv4Addresses => _ipv4;
+
+    /// <summary>IPv6 addresses in assignment order.</summary>
+    public IReadOnlyList<IPv6InterfaceAddress> IPv6Addresses => _ipv6;
+
+    /// <summary>Traffic counters.</summary>
+    public InterfaceCounters Counters { get; } = new();
+
+    /// <summary>Sets the MTU; returns an error message (ifconfig's wording) or null.</summary>
+    public string? TrySetMtu(int mtu)
+    {
+        var max = IsLoopback ? 65535 : 9216;
+        if (mtu < 72 || mtu > max)
+        {
+            return "ioctl SIOCSIFMTU (set mtu): Invalid argument";
+        }
+
+        _mtu = mtu;
+        return null;
+    }
+
+    /// <summary>Brings the interface up or down (IFF_UP; RUNNING follows for links with carrier).</summary>
+    public void SetUp(bool up)
+    {
+        if (up)
+        {
+            Flags |= InterfaceFlags.Up;
+            if (Link is null || Link.IsUp)
+            {
+                Flags |= InterfaceFlags.Running | (IsLoopback ? 0 : InterfaceFlags.LowerUp);
+            }
+        }
+        else
+        {
+            Flags &= ~InterfaceFlags.Up;
+        }
+
+        Stack.OnInterfaceStateChanged(this);
+    }
+
+    /// <summary>Sets or clears IFF_PROMISC.</summary>
+    public void SetPromiscuous(bool on) => Flags = on ? Flags | InterfaceFlags.Promisc : Flags & ~InterfaceFlags.Promisc;
+
+    /// <summary>Adds (or replaces) an IPv4 address; adds the connected and local routes.</summary>
+    public void AddAddress(IPv4Address address, int prefixLength, IPv4Address? broadcast = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)prefixLength, 32u, nameof(prefixLength));
+        RemoveAddress(address);
+        if (broadcast is null && (Flags & InterfaceFlags.Broadcast) != 0 && prefixLength < 31)
+        {
+            broadcast = new IPv4Address(address.Mask(prefixLength).Value | ~IPv4Address.MaskFromPrefix(prefixLength).Value);
+        }
+
+        var ifa = new IPv4InterfaceAddress(address, prefixLength, broadcast);
+        _ipv4.Add(ifa);
+        if (!IsUp)
+        {
+            // ifconfig brings an interface up when an address is assigned (in_ifinit → if_up).
+            SetUp(true);
+        }
+
+        Stack.OnAddressAdded(this, ifa);
+    }
+
+    /// <summary>Removes an IPv4 address and its routes; false when it was not assigned.</summary>
+    public bool RemoveAddress(IPv4Address address)
+    {
+        for (var i = 0; i < _ipv4.Count; i++)
+        {
+            if (_ipv4[i].Address == address)
+            {
+                var ifa = _ipv4[i];
+                _ipv4.RemoveAt(i);
+                Stack.OnAddressRemoved(this, ifa);
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Adds (or replaces) an IPv6 address; enables IPv6 on the interface and adds its link-local address.</summary>
+    public void AddAddress(IPv6Address address, int prefixLength, IPv6AddressFlags flags = IPv6AddressFlags.None)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)prefixLength, 128u, nameof(prefixLength));
+        RemoveAddress(address);
+        if ((Nd6Flags & Nd6Flags.IfDisabled) != 0)
+        {
+            Nd6Flags &= ~Nd6Flags.IfDisabled;
+        }
+
+        if (!IsUp)
+        {
+            SetUp(true);
+        }
+
+        if (!address.IsLinkLocal && (Nd6Flags & Nd6Flags.AutoLinkLocal) != 0 && !HasLinkLocal())
+        {
+            var ll = IsLoopback ? new IPv6Address(0xFE80_0000_0000_0000UL, 1UL) : IPv6Address.LinkLocalFromMac(HardwareAddress);
+            AddIPv6(ll, 64, flags);
+        }
+
+        AddIPv6(address, prefixLength, flags);
+    }
+
+    /// <summary>Removes an IPv6 address; false when it was not assigned.</summary>
+    public bool RemoveAddress(IPv6Address address)
+    {
+        for (var i = 0; i < _ipv6.Count; i++)
+        {
+            if (_ipv6[i].Address == address)
+            {
+                var ifa = _ipv6[i];
+                _ipv6.RemoveAt(i);
+                Stack.OnAddressRemoved(this, ifa);
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Drops every address (used when the interface moves to another VNET).</summary>
+    internal void ClearAddresses()
+    {
+        while (_ipv4.Count > 0)
+        {
+            RemoveAddress(_ipv4[^1].Address);
+        }
+
+        while (_ipv6.Count > 0)
+        {
+            RemoveAddress(_ipv6[^1].Address);
+        }
+    }
+
+    /// <summary>Adds a frame tap (capture).</summary>
+    public void AddTap(IFrameTap tap) => _taps.Add(tap);
+
+    /// <summary>Removes a frame tap.</summary>
+    public bool RemoveTap(IFrameTap tap) => _taps.Remove(tap);
+
+    /// <summary>First IPv4 address, if any.</summary>
+    public IPv4InterfaceAddress? PrimaryIPv4 => _ipv4.Count > 0 ? _ipv4[0] : null;
+
+    /// <summary>The link-local IPv6 address, if any.</summary>
+    public IPv6InterfaceAddress? LinkLocal
+    {
+        get
+        {
+            foreach (var a in _ipv6)
+            {
+                if (a.Address.IsLinkLocal)
+                {
+                    return a;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Frame from the link. Takes ownership.</summary>
+    public void Deliver(Packet packet)
+    {
+        Counters.InputPackets++;
+        Counters.InputBytes += packet.Length;
+        if (!IsUp)
+        {
+            Counters.InputDrops++;
+            packet.Release();
+            return;
+        }
+
+        Tap(packet.Data, outbound: false);
+        packet.ReceiveInterfaceIndex = Index;
+        Stack.EthernetInput(this, packet);
+    }
+
+    /// <summary>Sends a complete Ethernet frame out of the link. Takes ownership.</summary>
+    internal void Transmit(Packet frame)
+    {
+        if (!IsUp || Link is null)
+        {
+            Counters.OutputDrops++;
+            frame.Release();
+            return;
+        }
+
+        Counters.OutputPackets++;
+        Counters.OutputBytes += frame.Length;
+        if (frame.Length >= 6 && (frame.Data[0] & 1) != 0)
+        {
+            Counters.OutputMulticast++;
+        }
+
+        Tap(frame.Data, outbound: true);
+        Link.Transmit(frame);
+    }
+
+    internal void Tap(ReadOnlySpan<byte> frame, bool outbound)
+    {
+        for (var i = 0; i < _taps.Count; i++)
+        {
+            _taps[i].OnFrame(this, frame, outbound);
+        }
+    }
+
+    private bool HasLinkLocal() => LinkLocal is not null;
+
+    private void AddIPv6(IPv6Address address, int prefixLength, IPv6AddressFlags flags)
+    {
+        var ifa = new IPv6InterfaceAddress(address, prefixLength) { Flags = flags };
+        _ipv6.Add(ifa);
+        Stack.OnAddressAdded(this, ifa);
+    }
+
+    private static string GroupFromName(string name, string kind)
+    {
+        var end = name.Length;
+        while (end > 0 && (char.IsAsciiDigit(name[end - 1]) || (kind == "epair" && name[end - 1] is 'a' or 'b')))
+        {
+            end--;
+        }
+
+        return end == 0 ? kind : name[..end];
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Name;
+}

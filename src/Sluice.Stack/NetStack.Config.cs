@@ -1,0 +1,191 @@
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Routing;
+using Sluice.Stack.Sysctl;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack;
+
+public sealed partial class NetStack
+{
+    private LoopbackSink? _loopback;
+
+    private LoopbackSink _loopbackSink => _loopback ??= new LoopbackSink(this);
+
+    internal SysctlInt SysctlIpForwarding = null!;
+    internal SysctlInt SysctlIp6Forwarding = null!;
+    internal SysctlInt SysctlIpTtl = null!;
+    internal SysctlInt SysctlIp6HopLimit = null!;
+    internal SysctlInt SysctlIcmpLimit = null!;
+    internal SysctlInt SysctlIcmpBmcastEcho = null!;
+    internal SysctlInt SysctlIcmpTimestampReply = null!;
+    internal SysctlInt SysctlIcmpQuoteLength = null!;
+    internal SysctlInt SysctlIcmp6NodeInfo = null!;
+    internal SysctlInt SysctlArpMaxAge = null!;
+    internal SysctlInt SysctlArpMaxTries = null!;
+    internal SysctlInt SysctlArpWait = null!;
+    internal SysctlInt SysctlArpMaxHold = null!;
+    internal SysctlInt SysctlIpMaxFragPackets = null!;
+    internal SysctlInt SysctlIpMaxFragsPerPacket = null!;
+    internal SysctlInt SysctlIp6MaxFragPackets = null!;
+    internal SysctlInt SysctlIp6MaxFragsPerPacket = null!;
+    internal SysctlInt SysctlUdpRecvSpace = null!;
+    internal SysctlInt SysctlUdpMaxDgram = null!;
+    internal SysctlInt SysctlPortFirst = null!;
+    internal SysctlInt SysctlPortLast = null!;
+    internal SysctlInt SysctlDadCount = null!;
+    internal SysctlInt SysctlNd6GcTimer = null!;
+
+    /// <summary>Registers this VNET's sysctls with FreeBSD's names, defaults and descriptions.</summary>
+    private void RegisterSysctls()
+    {
+        var t = Sysctl;
+        t.AddString("kern.hostname", "Hostname", () => Hostname, v =>
+        {
+            Hostname = v;
+            return null;
+        });
+        t.AddComputed("kern.ostype", "Operating system type", static () => "FreeBSD");
+        t.AddComputed("kern.osrelease", "Operating system release", static () => "14.3-RELEASE");
+        SysctlIpForwarding = t.AddInt("net.inet.ip.forwarding", "Enable IP forwarding between interfaces", 0, 0, 1);
+        SysctlIpTtl = t.AddInt("net.inet.ip.ttl", "Maximum TTL on IP packets", 64, 1, 255);
+        SysctlIpMaxFragPackets = t.AddInt("net.inet.ip.maxfragpackets", "Maximum number of IPv4 fragment reassembly queue entries", 1024, 0, 1 << 20);
+        SysctlIpMaxFragsPerPacket = t.AddInt("net.inet.ip.maxfragsperpacket", "Maximum number of IPv4 fragments allowed per packet", 16, 1, 1024);
+        SysctlPortFirst = t.AddInt("net.inet.ip.portrange.first", "", 10000, 1, 65535);
+        SysctlPortLast = t.AddInt("net.inet.ip.portrange.last", "", 65535, 1, 65535);
+        SysctlIcmpLimit = t.AddInt("net.inet.icmp.icmplim", "Maximum number of ICMP responses per second", 200, 0, 1_000_000);
+        SysctlIcmpBmcastEcho = t.AddInt("net.inet.icmp.bmcastecho", "Reply to multicast/broadcast ICMP echo", 0, 0, 1);
+        SysctlIcmpTimestampReply = t.AddInt("net.inet.icmp.tstamprepl", "Respond to ICMP Timestamp packets", 1, 0, 1);
+        SysctlIcmpQuoteLength = t.AddInt("net.inet.icmp.quotelen", "Number of bytes from original packet to quote in ICMP reply", 548, 8, 1500);
+        SysctlUdpRecvSpace = t.AddInt("net.inet.udp.recvspace", "Maximum space for incoming UDP datagrams", 42080, 1, 1 << 24);
+        SysctlUdpMaxDgram = t.AddInt("net.inet.udp.maxdgram", "Maximum outgoing UDP datagram size", 9216, 1, 65535);
+        SysctlArpMaxAge = t.AddInt("net.link.ether.inet.max_age", "ARP entry lifetime in seconds", 1200, 1, int.MaxValue);
+        SysctlArpMaxTries = t.AddInt("net.link.ether.inet.maxtries", "ARP resolution attempts before returning error", 5, 1, 100);
+        SysctlArpWait = t.AddInt("net.link.ether.inet.wait", "Incomplete ARP entry lifetime in seconds", 20, 1, 3600);
+        SysctlArpMaxHold = t.AddInt("net.link.ether.inet.maxhold", "Number of packets to hold per ARP entry", 16, 1, 1024);
+        SysctlIp6Forwarding = t.AddInt("net.inet6.ip6.forwarding", "Enable forwarding of IPv6 packets between interfaces", 0, 0, 1);
+        SysctlIp6HopLimit = t.AddInt("net.inet6.ip6.hlim", "Default hop limit to use for outgoing IPv6 packets", 64, 1, 255);
+        SysctlIp6MaxFragPackets = t.AddInt("net.inet6.ip6.maxfragpackets", "Default maximum number of outstanding fragmented IPv6 packets", 1024, 0, 1 << 20);
+        SysctlIp6MaxFragsPerPacket = t.AddInt("net.inet6.ip6.maxfragsperpacket", "Maximum allowed number of fragments per packet", 16, 1, 1024);
+        SysctlDadCount = t.AddInt("net.inet6.ip6.dad_count", "Number of times to probe for duplicate addresses", 1, 0, 15);
+        SysctlNd6GcTimer = t.AddInt("net.inet6.ip6.nd6_gctimer", "Lifetime of stale neighbour entries in seconds", 86400, 1, int.MaxValue);
+        SysctlIcmp6NodeInfo = t.AddInt("net.inet6.icmp6.nodeinfo", "Enable replies to ICMPv6 node information queries", 0, -1, 3);
+    }
+
+    internal void OnAddressAdded(NetworkInterface ifp, IPv4InterfaceAddress ifa)
+    {
+        _localV4.Add(ifa.Address.Value);
+        if (ifp.IsLoopback)
+        {
+            // lo0: 127.0.0.1 is reachable as a host route via lo0 (127.0.0.1 link#1 UH lo0).
+            Routes4.TryAdd(new Route<IPv4Address>(ifa.Address, 32, null, ifp.Index, RouteFlags.Up | RouteFlags.Host), out _);
+            return;
+        }
+
+        if (ifa.PrefixLength < 32)
+        {
+            Routes4.TryAdd(new Route<IPv4Address>(ifa.Network, ifa.PrefixLength, null, ifp.Index, RouteFlags.Up), out _);
+        }
+
+        // The address itself is reached through lo0 (FreeBSD: "192.0.2.1 link#2 UHS lo0").
+        Routes4.TryAdd(new Route<IPv4Address>(ifa.Address, 32, null, Loopback.Index, RouteFlags.Up | RouteFlags.Host | RouteFlags.Static) { GatewayInterfaceIndex = ifp.Index }, out _);
+        Arp.Announce(ifp, ifa.Address);
+    }
+
+    internal void OnAddressRemoved(NetworkInterface ifp, IPv4InterfaceAddress ifa)
+    {
+        _localV4.Remove(ifa.Address.Value);
+        Routes4.TryDelete(ifa.Address, 32, out _);
+        if (!ifp.IsLoopback && ifa.PrefixLength < 32)
+        {
+            var route = Routes4.Find(ifa.Network, ifa.PrefixLength);
+            if (route is not null && route.InterfaceIndex == ifp.Index && route.Gateway is null)
+            {
+                Routes4.TryDelete(ifa.Network, ifa.PrefixLength, out _);
+            }
+        }
+    }
+
+    internal void OnAddressAdded(NetworkInterface ifp, IPv6InterfaceAddress ifa)
+    {
+        _localV6[ifa.Address] = (ifp, ifa);
+        if (ifp.IsLoopback)
+        {
+            if (!ifa.Address.IsLinkLocal)
+            {
+                Routes6.TryAdd(new Route<IPv6Address>(ifa.Address, 128, null, ifp.Index, RouteFlags.Up | RouteFlags.Host), out _);
+            }
+
+            return;
+        }
+
+        // Link-local prefixes are per interface (scoped); the unscoped table does not hold them.
+        if (!ifa.Address.IsLinkLocal)
+        {
+            if (ifa.PrefixLength < 128)
+            {
+                Routes6.TryAdd(new Route<IPv6Address>(ifa.Address.Mask(ifa.PrefixLength), ifa.PrefixLength, null, ifp.Index, RouteFlags.Up), out _);
+            }
+
+            Routes6.TryAdd(new Route<IPv6Address>(ifa.Address, 128, null, Loopback.Index, RouteFlags.Up | RouteFlags.Host | RouteFlags.Static) { GatewayInterfaceIndex = ifp.Index }, out _);
+        }
+
+        if ((ifa.Flags & IPv6AddressFlags.NoDad) == 0)
+        {
+            StartDad(ifp, ifa);
+        }
+    }
+
+    internal void OnAddressRemoved(NetworkInterface ifp, IPv6InterfaceAddress ifa)
+    {
+        _localV6.Remove(ifa.Address);
+        if (ifa.Address.IsLinkLocal)
+        {
+            return;
+        }
+
+        Routes6.TryDelete(ifa.Address, 128, out _);
+        if (!ifp.IsLoopback && ifa.PrefixLength < 128)
+        {
+            var prefix = ifa.Address.Mask(ifa.PrefixLength);
+            var route = Routes6.Find(prefix, ifa.PrefixLength);
+            if (route is not null && route.InterfaceIndex == ifp.Index && route.Gateway is null)
+            {
+                Routes6.TryDelete(prefix, ifa.PrefixLength, out _);
+            }
+        }
+    }
+
+    /// <summary>Delivers looped-back packets as input on lo0.</summary>
+    private sealed class LoopbackSink(NetStack stack) : IPacketSink
+    {
+        public void Deliver(Packet packet)
+        {
+            var lo = stack.Loopback;
+            lo.Counters.InputPackets++;
+            lo.Counters.InputBytes += packet.Length;
+            packet.ReceiveInterfaceIndex = lo.Index;
+            if (packet.Length > 0 && (packet.Data[0] >> 4) == 6)
+            {
+                stack.IPv6Input(lo, packet);
+            }
+            else
+            {
+                stack.IPv4Input(lo, packet);
+            }
+        }
+    }
+}
+
+public sealed partial class NetStack
+{
+    /// <summary>Creates a ping engine (ping(8)) on this stack; call <see cref="Icmp.Pinger.Start"/>.</summary>
+    public Icmp.Pinger CreatePinger(Icmp.PingOptions options, Icmp.IPingObserver? observer = null) => new(this, options, observer);
+
+    /// <summary>The source address the stack would use toward <paramref name="destination"/>.</summary>
+    public IPv6Address? SourceFor(IPv6Address destination) => SelectSourceV6(destination);
+
+    /// <summary>The source address the stack would use toward <paramref name="destination"/>.</summary>
+    public IPv4Address? SourceFor(IPv4Address destination) => SelectSourceV4(destination);
+}

@@ -1,0 +1,870 @@
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Pfil;
+using Sluice.Stack.Sockets;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack;
+
+public sealed partial class NetStack
+{
+    private readonly Dictionary<IPv6Address, (NetworkInterface Interface, IPv6InterfaceAddress Address)> _localV6 = [];
+    private readonly Reassembly6 _reassembly6;
+    private uint _fragmentId6;
+
+    /// <summary>True when <paramref name="address"/> is assigned here (tentative addresses included).</summary>
+    public bool IsLocalAddress(IPv6Address address) => _localV6.ContainsKey(address);
+
+    private bool IsUsableLocal(IPv6Address address) =>
+        _localV6.TryGetValue(address, out var a) && (a.Address.Flags & (IPv6AddressFlags.Tentative | IPv6AddressFlags.Duplicated)) == 0;
+
+    /// <summary>IPv6 input (ip6_input). The packet starts at the IPv6 header. Takes ownership.</summary>
+    internal void IPv6Input(NetworkInterface ifp, Packet packet)
+    {
+        Ip6.Total++;
+        if ((ifp.Nd6Flags & Nd6Flags.IfDisabled) != 0)
+        {
+            Ip6.OutputDropped += 0;
+            packet.Release();
+            return;
+        }
+
+        if (!IPv6Packet.TryCreate(packet.Data, out var ip))
+        {
+            if (packet.Length >= 1 && (packet.Data[0] >> 4) != 6)
+            {
+                Ip6.BadVersion++;
+            }
+            else
+            {
+                Ip6.TooShort++;
+            }
+
+            packet.Release();
+            return;
+        }
+
+        packet.Truncate(IPv6Packet.HeaderLength + ip.PayloadLength);
+        ip = IPv6Packet.CreateUnchecked(packet.Data);
+        var source = ip.Source;
+        if (source.IsMulticast || (!ifp.IsLoopback && (source.IsLoopback || ip.Destination.IsLoopback)))
+        {
+            Ip6.BadScope++;
+            packet.Release();
+            return;
+        }
+
+        if (Pfil.Any)
+        {
+            var verdict = Pfil.Run(packet, ifp, PfilDirection.In, ipv6: true);
+            if (verdict != PfilVerdict.Pass)
+            {
+                if (verdict == PfilVerdict.Drop)
+                {
+                    Ip6.FilterDropped++;
+                    packet.Release();
+                }
+
+                return;
+            }
+
+            ip = IPv6Packet.CreateUnchecked(packet.Data);
+        }
+
+        var destination = ip.Destination;
+        if (IsForUs6(ifp, destination))
+        {
+            DeliverLocalIPv6(ifp, packet);
+            return;
+        }
+
+        if (destination.IsMulticast)
+        {
+            packet.Release();
+            return;
+        }
+
+        IPv6Forward(ifp, packet);
+    }
+
+    private bool IsForUs6(NetworkInterface ifp, IPv6Address destination)
+    {
+        if (destination.IsMulticast)
+        {
+            if (destination == IPv6Address.AllNodesMulticast)
+            {
+                return true;
+            }
+
+            if (destination == IPv6Address.AllRoutersMulticast)
+            {
+                return SysctlIp6Forwarding.Value != 0;
+            }
+
+            if (destination.IsSolicitedNodeMulticast)
+            {
+                foreach (var a in ifp.IPv6Addresses)
+                {
+                    if (IPv6Address.SolicitedNodeMulticast(a.Address) == destination)
+                    {
+                        return true;
+                    }
+                }
+            }
+
+            return _joinedV6.Contains(destination);
+        }
+
+        // Tentative addresses receive only ND (handled in DeliverLocalIPv6).
+        return _localV6.ContainsKey(destination);
+    }
+
+    private readonly HashSet<IPv6Address> _joinedV6 = [];
+
+    /// <summary>Joins an IPv6 multicast group.</summary>
+    public void JoinGroup(IPv6Address group) => _joinedV6.Add(group);
+
+    private void DeliverLocalIPv6(NetworkInterface ifp, Packet packet)
+    {
+        var ip = IPv6Packet.CreateUnchecked(packet.Data);
+        if (!ip.TryFindUpperLayer(out var protocol, out var offset, out var fragmentOffset))
+        {
+            Ip6.TooManyHeaders++;
+            Icmp6Error(packet, IcmpV6Type.ParameterProblem, 0);
+            packet.Release();
+            return;
+        }
+
+        if (fragmentOffset >= 0)
+        {
+            Ip6.Fragments++;
+            var whole = _reassembly6.Add(packet, fragmentOffset);
+            if (whole is null)
+            {
+                return;
+            }
+
+            Ip6.Reassembled++;
+            packet = whole;
+            ip = IPv6Packet.CreateUnchecked(packet.Data);
+            if (!ip.TryFindUpperLayer(out protocol, out offset, out _))
+            {
+                packet.Release();
+                return;
+            }
+        }
+
+        var destination = ip.Destination;
+        if (!destination.IsMulticast && !IsUsableLocal(destination) && protocol != IPProtocol.IcmpV6)
+        {
+            packet.Release(); // tentative address: only ND may reach it
+            return;
+        }
+
+        Ip6.Delivered++;
+        DeliverRaw6(packet, offset, protocol, ip.Source, destination, ip.HopLimit);
+        switch (protocol)
+        {
+            case IPProtocol.IcmpV6:
+                Icmp6Input(ifp, packet, offset);
+                break;
+            case IPProtocol.Udp:
+                UdpInput6(packet, offset);
+                break;
+            case IPProtocol.IPv6NoNext:
+                packet.Release();
+                break;
+            default:
+                if (!HasRawListener(protocol, ipv6: true))
+                {
+                    Ip6.NoProtocol++;
+                    // RFC 8200 4: parameter problem, code 1, pointing at the unrecognised next-header field.
+                    Icmp6Error(packet, IcmpV6Type.ParameterProblem, 1, NextHeaderFieldOffset(packet.Data, offset));
+                }
+
+                packet.Release();
+                break;
+        }
+    }
+
+    private static int NextHeaderFieldOffset(ReadOnlySpan<byte> data, int upperOffset)
+    {
+        var field = 6;
+        var position = IPv6Packet.HeaderLength;
+        var next = data[6];
+        while (position < upperOffset)
+        {
+            field = position;
+            var length = next == (byte)IPProtocol.IPv6Fragment ? 8 : (data[position + 1] + 1) * 8;
+            next = data[position];
+            position += length;
+        }
+
+        return field;
+    }
+
+    private void IPv6Forward(NetworkInterface ifp, Packet packet)
+    {
+        var ip = IPv6Packet.CreateUnchecked(packet.Data);
+        if (SysctlIp6Forwarding.Value == 0)
+        {
+            Ip6.CantForward++;
+            packet.Release();
+            return;
+        }
+
+        if (ip.Source.IsLinkLocal || ip.Destination.IsLinkLocal || ip.Source.IsUnspecified)
+        {
+            Ip6.BadScope++;
+            Ip6.CantForward++;
+            if (ip.Source.IsLinkLocal && !ip.Destination.IsLinkLocal)
+            {
+                Icmp6Error(packet, IcmpV6Type.DestinationUnreachable, (byte)IcmpV6Unreachable.BeyondScope);
+            }
+
+            packet.Release();
+            return;
+        }
+
+        if (ip.HopLimit <= 1)
+        {
+            Icmp6Error(packet, IcmpV6Type.TimeExceeded, 0);
+            Ip6.CantForward++;
+            packet.Release();
+            return;
+        }
+
+        var route = Routes6.Lookup(ip.Destination);
+        var outIf = route is null ? null : InterfaceByIndex(route.InterfaceIndex);
+        if (route is null || outIf is null || (route.Flags & (Routing.RouteFlags.Reject | Routing.RouteFlags.Blackhole)) != 0)
+        {
+            Ip6.NoRoute++;
+            Ip6.CantForward++;
+            if (route is null || (route.Flags & Routing.RouteFlags.Blackhole) == 0)
+            {
+                Icmp6Error(packet, IcmpV6Type.DestinationUnreachable,
+                    (byte)(route is null ? IcmpV6Unreachable.NoRoute : IcmpV6Unreachable.RejectRoute));
+            }
+
+            packet.Release();
+            return;
+        }
+
+        var mtu = route.Mtu > 0 ? Math.Min(route.Mtu, outIf.Mtu) : outIf.Mtu;
+        if (packet.Length > mtu)
+        {
+            Ip6.CantForward++;
+            Icmp6Error(packet, IcmpV6Type.PacketTooBig, 0, mtu);
+            packet.Release();
+            return;
+        }
+
+        packet.MakeWritable();
+        ip = IPv6Packet.CreateUnchecked(packet.Data);
+        ip.HopLimit--;
+        packet.Flags |= PacketFlags.Forwarded;
+        Ip6.Forwarded++;
+        route.Uses++;
+        IPv6Transmit(outIf, packet, route.Gateway ?? ip.Destination, mtu);
+    }
+
+    /// <summary>
+    /// Sends a transport payload over IPv6: prepends the 40-byte header. The packet starts at the upper-layer header.
+    /// Takes ownership.
+    /// </summary>
+    public Errno OutputIPv6(Packet packet, IPv6Address source, IPv6Address destination, IPProtocol nextHeader, int hopLimit = -1, byte trafficClass = 0)
+    {
+        if (source.IsUnspecified)
+        {
+            var chosen = SelectSourceV6(destination);
+            if (chosen is null)
+            {
+                Ip6.NoRoute++;
+                packet.Release();
+                return Errno.EHOSTUNREACH;
+            }
+
+            source = chosen.Value;
+        }
+
+        if (packet.Length > 65535)
+        {
+            packet.Release();
+            return Errno.EMSGSIZE;
+        }
+
+        var payloadLength = packet.Length;
+        var header = packet.Prepend(IPv6Packet.HeaderLength);
+        var hops = hopLimit >= 0 ? hopLimit : destination.IsMulticast ? 1 : (int)SysctlIp6HopLimit.Value;
+        new IPv6Header(source, destination, nextHeader, payloadLength, (byte)hops, trafficClass).Emit(header);
+        Ip6.LocalOut++;
+        return OutputIPv6Raw(packet);
+    }
+
+    /// <summary>Sends a complete IPv6 packet from this host. Takes ownership.</summary>
+    public Errno OutputIPv6Raw(Packet packet, NetworkInterface? outInterface = null)
+    {
+        var ip = IPv6Packet.CreateUnchecked(packet.Data);
+        var destination = ip.Destination;
+        if (_localV6.ContainsKey(destination) || destination.IsLoopback)
+        {
+            return LoopbackOutput(packet);
+        }
+
+        if (destination.IsMulticast || destination.IsLinkLocal)
+        {
+            var ifp = outInterface ?? InterfaceForSourceV6(ip.Source) ?? FirstIPv6Interface();
+            if (ifp is null)
+            {
+                packet.Release();
+                return Errno.ENETUNREACH;
+            }
+
+            if (!RunOutputFilter(packet, ifp, ipv6: true, out var gone))
+            {
+                return gone;
+            }
+
+            if (destination.IsMulticast)
+            {
+                EthernetOutput(ifp, packet, MacAddress.FromIPv6Multicast(destination), EtherType.IPv6);
+            }
+            else
+            {
+                IPv6Transmit(ifp, packet, destination, ifp.Mtu);
+            }
+
+            return Errno.None;
+        }
+
+        var route = Routes6.Lookup(destination);
+        var outIf = route is null ? null : InterfaceByIndex(route.InterfaceIndex);
+        if (route is null || outIf is null)
+        {
+            Ip6.NoRoute++;
+            packet.Release();
+            return Errno.EHOSTUNREACH;
+        }
+
+        if ((route.Flags & (Routing.RouteFlags.Reject | Routing.RouteFlags.Blackhole)) != 0)
+        {
+            packet.Release();
+            return (route.Flags & Routing.RouteFlags.Reject) != 0 ? Errno.EHOSTUNREACH : Errno.None;
+        }
+
+        if (outIf.IsLoopback)
+        {
+            return LoopbackOutput(packet);
+        }
+
+        if (!outIf.IsUp)
+        {
+            packet.Release();
+            return Errno.ENETDOWN;
+        }
+
+        if (!RunOutputFilter(packet, outIf, ipv6: true, out var error))
+        {
+            return error;
+        }
+
+        route.Uses++;
+        var mtu = route.Mtu > 0 ? Math.Min(route.Mtu, outIf.Mtu) : outIf.Mtu;
+        var nextHop = (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw ? gw : destination;
+        if (packet.Length > mtu)
+        {
+            return Fragment6AndSend(outIf, packet, nextHop, mtu);
+        }
+
+        IPv6Transmit(outIf, packet, nextHop, mtu);
+        return Errno.None;
+    }
+
+    private void IPv6Transmit(NetworkInterface ifp, Packet packet, IPv6Address nextHop, int mtu)
+    {
+        _ = mtu;
+        if (ifp.IsLoopback)
+        {
+            LoopbackOutput(packet);
+            return;
+        }
+
+        Ndp.Resolve(ifp, nextHop, packet);
+    }
+
+    /// <summary>Source fragmentation (ip6_fragment): only the originating host fragments IPv6.</summary>
+    private Errno Fragment6AndSend(NetworkInterface ifp, Packet packet, IPv6Address nextHop, int mtu)
+    {
+        var ip = IPv6Packet.CreateUnchecked(packet.Data);
+        if (!ip.TryFindUpperLayer(out _, out var upper, out var existing) || existing >= 0)
+        {
+            Ip6.CantFragment++;
+            packet.Release();
+            return Errno.EMSGSIZE;
+        }
+
+        var unfragmentable = upper; // headers before the upper layer stay in every fragment (no per-header split)
+        var chunk = (mtu - unfragmentable - IPv6FragmentHeader.Length) & ~7;
+        if (chunk < 8)
+        {
+            Ip6.CantFragment++;
+            packet.Release();
+            return Errno.EMSGSIZE;
+        }
+
+        var data = packet.Data;
+        var nextField = NextHeaderFieldOffset(data, upper);
+        var upperProtocol = data[nextField];
+        var fragmentable = data[unfragmentable..];
+        var id = ++_fragmentId6 == 0 ? ++_fragmentId6 : _fragmentId6;
+        for (var offset = 0; offset < fragmentable.Length; offset += chunk)
+        {
+            var length = Math.Min(chunk, fragmentable.Length - offset);
+            var more = offset + length < fragmentable.Length;
+            var f = Pool.Rent(unfragmentable + IPv6FragmentHeader.Length + length);
+            f.CopyMetadataFrom(packet);
+            var span = f.Data;
+            data[..unfragmentable].CopyTo(span);
+            span[nextField] = (byte)IPProtocol.IPv6Fragment;
+            var fh = IPv6FragmentHeader.CreateUnchecked(span.Slice(unfragmentable, IPv6FragmentHeader.Length));
+            fh.Set((IPProtocol)upperProtocol, offset, more, id);
+            span[unfragmentable + 1] = 0;
+            fragmentable.Slice(offset, length).CopyTo(span[(unfragmentable + IPv6FragmentHeader.Length)..]);
+            IPv6Packet.CreateUnchecked(span).PayloadLength = (ushort)(span.Length - IPv6Packet.HeaderLength);
+            Ip6.OutputFragments++;
+            Ndp.Resolve(ifp, nextHop, f);
+        }
+
+        Ip6.Fragmented++;
+        packet.Release();
+        return Errno.None;
+    }
+
+    private IPv6Address? SelectSourceV6(IPv6Address destination)
+    {
+        if (IsUsableLocal(destination))
+        {
+            return destination;
+        }
+
+        if (destination.IsLoopback)
+        {
+            return IPv6Address.Loopback;
+        }
+
+        NetworkInterface? ifp;
+        if (destination.IsLinkLocal || destination.IsMulticast)
+        {
+            ifp = FirstIPv6Interface();
+            return ifp?.LinkLocal?.Address;
+        }
+
+        var route = Routes6.Lookup(destination);
+        ifp = route is null ? null : InterfaceByIndex(route.InterfaceIndex);
+        if (ifp is null)
+        {
+            return null;
+        }
+
+        // RFC 6724, reduced: prefer a global address on the outgoing interface with the longest matching prefix.
+        IPv6Address? best = null;
+        var bestLength = -1;
+        foreach (var a in ifp.IPv6Addresses)
+        {
+            if ((a.Flags & (IPv6AddressFlags.Tentative | IPv6AddressFlags.Duplicated)) != 0 || a.Address.IsLinkLocal)
+            {
+                continue;
+            }
+
+            var common = CommonPrefix(a.Address, destination);
+            if (common > bestLength)
+            {
+                best = a.Address;
+                bestLength = common;
+            }
+        }
+
+        return best ?? ifp.LinkLocal?.Address;
+    }
+
+    private static int CommonPrefix(IPv6Address a, IPv6Address b)
+    {
+        var high = a.High ^ b.High;
+        if (high != 0)
+        {
+            return System.Numerics.BitOperations.LeadingZeroCount(high);
+        }
+
+        return 64 + System.Numerics.BitOperations.LeadingZeroCount(a.Low ^ b.Low);
+    }
+
+    private NetworkInterface? InterfaceForSourceV6(IPv6Address source) =>
+        _localV6.TryGetValue(source, out var a) && !a.Interface.IsLoopback ? a.Interface : null;
+
+    private NetworkInterface? FirstIPv6Interface()
+    {
+        foreach (var ifp in _interfaces)
+        {
+            if (!ifp.IsLoopback && ifp.IsUp && ifp.LinkLocal is not null)
+            {
+                return ifp;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>UDP over IPv6. Packet starts at the IPv6 header; the UDP header is at <paramref name="offset"/>.</summary>
+    private void UdpInput6(Packet packet, int offset)
+    {
+        var ip = IPv6Packet.CreateUnchecked(packet.Data);
+        var source = ip.Source;
+        var destination = ip.Destination;
+        var segment = packet.Data[offset..];
+        if (!UdpPacket.TryCreate(segment, out var udp))
+        {
+            Udp.HeaderDropped++;
+            packet.Release();
+            return;
+        }
+
+        Udp.Received++;
+        if (udp.Length != segment.Length)
+        {
+            Udp.BadLength++;
+            packet.Release();
+            return;
+        }
+
+        if ((packet.Flags & PacketFlags.ChecksumVerified) == 0 && !udp.VerifyChecksumV6(source, destination))
+        {
+            Udp.BadSum++;
+            packet.Release();
+            return;
+        }
+
+        var from = new InetEndpoint(source, udp.SourcePort);
+        if (!DeliverUdp(packet, offset + UdpPacket.HeaderLength, udp.Length - UdpPacket.HeaderLength, destination, udp.DestinationPort, from, destination.IsMulticast, ipv6: true))
+        {
+            if (destination.IsMulticast)
+            {
+                Udp.NoPortBroadcast++;
+            }
+            else
+            {
+                Udp.NoPort++;
+                Icmp6Error(packet, IcmpV6Type.DestinationUnreachable, (byte)IcmpV6Unreachable.Port);
+            }
+
+            packet.Release();
+        }
+    }
+
+    /// <summary>ICMPv6 input. Takes ownership.</summary>
+    private void Icmp6Input(NetworkInterface ifp, Packet packet, int offset)
+    {
+        var ip = IPv6Packet.CreateUnchecked(packet.Data);
+        var source = ip.Source;
+        var destination = ip.Destination;
+        var hopLimit = ip.HopLimit;
+        var message = packet.Data[offset..];
+        if (!IcmpV6Packet.TryCreate(message, out var icmp))
+        {
+            Icmp6.TooShort++;
+            packet.Release();
+            return;
+        }
+
+        if ((packet.Flags & PacketFlags.ChecksumVerified) == 0 && !icmp.VerifyChecksum(source, destination))
+        {
+            Icmp6.Checksum++;
+            packet.Release();
+            return;
+        }
+
+        var type = icmp.Type;
+        Icmp6.InHistogram[(byte)type]++;
+        switch (type)
+        {
+            case IcmpV6Type.EchoRequest:
+                if (destination.IsMulticast && SysctlIcmp6NodeInfo.Value < 0)
+                {
+                    packet.Release();
+                    return;
+                }
+
+                if (!_icmpLimiter.Allow())
+                {
+                    Icmp6.TooFreq++;
+                    packet.Release();
+                    return;
+                }
+
+                Icmp6Reflect(packet, offset, destination.IsMulticast ? SelectSourceV6(source) : destination, source);
+                return;
+
+            case IcmpV6Type.NeighborSolicitation:
+                NeighborSolicitationInput(ifp, message, source, destination, hopLimit);
+                packet.Release();
+                return;
+
+            case IcmpV6Type.NeighborAdvertisement:
+                NeighborAdvertisementInput(ifp, message, destination, hopLimit);
+                packet.Release();
+                return;
+
+            default:
+                packet.Release();
+                return;
+        }
+    }
+
+    private void Icmp6Reflect(Packet packet, int offset, IPv6Address? source, IPv6Address destination)
+    {
+        if (source is null)
+        {
+            packet.Release();
+            return;
+        }
+
+        packet.MakeWritable();
+        packet.TrimFront(offset);
+        var icmp = IcmpV6Packet.CreateUnchecked(packet.Data);
+        icmp.Type = IcmpV6Type.EchoReply;
+        icmp.Code = 0;
+        icmp.FillChecksum(source.Value, destination);
+        Icmp6.Reflect++;
+        Icmp6.OutHistogram[(byte)IcmpV6Type.EchoReply]++;
+        packet.Flags &= ~(PacketFlags.Broadcast | PacketFlags.Multicast | PacketFlags.ChecksumVerified | PacketFlags.Loopback);
+        OutputIPv6(packet, source.Value, destination, IPProtocol.IcmpV6);
+    }
+
+    /// <summary>
+    /// icmp6_error: an ICMPv6 error about <paramref name="original"/> (from its IPv6 header) to its source. Does not take
+    /// ownership of <paramref name="original"/>.
+    /// </summary>
+    internal void Icmp6Error(Packet original, IcmpV6Type type, byte code, int parameter = 0)
+    {
+        Icmp6.Error++;
+        var data = original.Data;
+        if (!IPv6Packet.TryCreate(data, out var ip))
+        {
+            Icmp6.CantError++;
+            return;
+        }
+
+        var source = ip.Source;
+        // RFC 4443 2.4(e): not to multicast destinations (except packet too big / param problem code 2), not from
+        // unspecified or multicast sources, not about ICMPv6 errors.
+        if (source.IsUnspecified || source.IsMulticast
+            || (ip.Destination.IsMulticast && type != IcmpV6Type.PacketTooBig && !(type == IcmpV6Type.ParameterProblem && code == 2)))
+        {
+            Icmp6.CantError++;
+            return;
+        }
+
+        if (ip.TryFindUpperLayer(out var proto, out var upper, out _) && proto == IPProtocol.IcmpV6 && data.Length > upper
+            && data[upper] < 128)
+        {
+            Icmp6.CantError++;
+            return;
+        }
+
+        if (!_icmpLimiter.Allow())
+        {
+            Icmp6.TooFreq++;
+            return;
+        }
+
+        // RFC 4443 2.4(c): as much of the invoking packet as fits in the minimum MTU (1280).
+        var quote = Math.Min(data.Length, 1280 - IPv6Packet.HeaderLength - 8);
+        var packet = Pool.Rent(8 + quote);
+        var span = packet.Data;
+        span[..8].Clear();
+        data[..quote].CopyTo(span[8..]);
+        var icmp = IcmpV6Packet.CreateUnchecked(span);
+        icmp.Type = type;
+        icmp.Code = code;
+        if (type == IcmpV6Type.PacketTooBig)
+        {
+            icmp.Mtu = (uint)parameter;
+        }
+        else if (type == IcmpV6Type.ParameterProblem)
+        {
+            icmp.Pointer = (uint)parameter;
+        }
+
+        var from = _localV6.ContainsKey(ip.Destination) ? ip.Destination : SelectSourceV6(source);
+        if (from is null)
+        {
+            packet.Release();
+            return;
+        }
+
+        icmp.FillChecksum(from.Value, source);
+        Icmp6.OutHistogram[(byte)type]++;
+        OutputIPv6(packet, from.Value, source, IPProtocol.IcmpV6);
+    }
+
+    private void NeighborSolicitationInput(NetworkInterface ifp, Span<byte> message, IPv6Address source, IPv6Address destination, byte hopLimit)
+    {
+        // RFC 4861 7.1.1 validation.
+        if (hopLimit != 255 || message[1] != 0 || !NdpNeighborRepr.TryParse(message, out var ns) || ns.Target.IsMulticast
+            || (source.IsUnspecified && (!destination.IsSolicitedNodeMulticast || ns.LinkLayerAddress is not null)))
+        {
+            Icmp6.BadNeighborSolicit++;
+            return;
+        }
+
+        if (!_localV6.TryGetValue(ns.Target, out var local) || local.Interface != ifp)
+        {
+            return;
+        }
+
+        if ((local.Address.Flags & IPv6AddressFlags.Tentative) != 0)
+        {
+            if (source.IsUnspecified)
+            {
+                // Someone else is doing DAD for our tentative address: it is a duplicate (RFC 4862 5.4.3).
+                MarkDuplicate(local.Address);
+            }
+
+            return;
+        }
+
+        if (!source.IsUnspecified && ns.LinkLayerAddress is { } mac)
+        {
+            Ndp.LearnFromSolicitation(ifp, source, mac);
+        }
+
+        var replyTo = source.IsUnspecified ? IPv6Address.AllNodesMulticast : source;
+        SendNeighborAdvertisement(ifp, ns.Target, replyTo, solicited: !source.IsUnspecified);
+    }
+
+    private void NeighborAdvertisementInput(NetworkInterface ifp, Span<byte> message, IPv6Address destination, byte hopLimit)
+    {
+        if (hopLimit != 255 || message[1] != 0 || !NdpNeighborRepr.TryParse(message, out var na) || na.Target.IsMulticast
+            || (na.Solicited && destination.IsMulticast))
+        {
+            Icmp6.BadNeighborAdvert++;
+            return;
+        }
+
+        if (_localV6.TryGetValue(na.Target, out var local))
+        {
+            if ((local.Address.Flags & IPv6AddressFlags.Tentative) != 0)
+            {
+                MarkDuplicate(local.Address);
+            }
+
+            return;
+        }
+
+        Ndp.OnAdvertisement(ifp, na.Target, na.LinkLayerAddress, na.Router, na.Solicited, na.Override);
+    }
+
+    private void MarkDuplicate(IPv6InterfaceAddress address)
+    {
+        address.Flags = (address.Flags & ~IPv6AddressFlags.Tentative) | IPv6AddressFlags.Duplicated;
+        Icmp6.DadConflicts++;
+    }
+
+    /// <summary>Sends a Neighbor Solicitation for <paramref name="target"/>: multicast to its solicited-node group, or unicast for NUD.</summary>
+    internal void SendNeighborSolicitation(NetworkInterface ifp, IPv6Address target, MacAddress? unicastTo, bool dad = false)
+    {
+        IPv6Address source;
+        if (dad)
+        {
+            source = IPv6Address.Any;
+        }
+        else
+        {
+            source = PickNdSource(ifp, target);
+        }
+
+        var repr = new NdpNeighborRepr(IcmpV6Type.NeighborSolicitation, target, false, false, false, dad ? null : ifp.HardwareAddress);
+        var destination = unicastTo is null ? IPv6Address.SolicitedNodeMulticast(target) : target;
+        SendNd(ifp, repr, source, destination, unicastTo ?? MacAddress.FromIPv6Multicast(destination));
+    }
+
+    private void SendNeighborAdvertisement(NetworkInterface ifp, IPv6Address target, IPv6Address destination, bool solicited)
+    {
+        var repr = new NdpNeighborRepr(IcmpV6Type.NeighborAdvertisement, target, SysctlIp6Forwarding.Value != 0, solicited, true, ifp.HardwareAddress);
+        MacAddress mac;
+        if (destination.IsMulticast)
+        {
+            mac = MacAddress.FromIPv6Multicast(destination);
+        }
+        else if (Ndp.Find(ifp.Index, destination)?.HardwareAddress is { } known)
+        {
+            mac = known;
+        }
+        else
+        {
+            // Unknown yet: resolve through the cache (it queues and solicits).
+            var packet = BuildNd(repr, target, destination);
+            Ndp.Resolve(ifp, destination, packet);
+            return;
+        }
+
+        SendNd(ifp, repr, target, destination, mac);
+    }
+
+    private IPv6Address PickNdSource(NetworkInterface ifp, IPv6Address target)
+    {
+        foreach (var a in ifp.IPv6Addresses)
+        {
+            if ((a.Flags & IPv6AddressFlags.Tentative) == 0 && a.Contains(target))
+            {
+                return a.Address;
+            }
+        }
+
+        var ll = ifp.LinkLocal;
+        return ll is not null && (ll.Flags & IPv6AddressFlags.Tentative) == 0 ? ll.Address : IPv6Address.Any;
+    }
+
+    private Packet BuildNd(NdpNeighborRepr repr, IPv6Address source, IPv6Address destination)
+    {
+        var packet = Pool.Rent(IPv6Packet.HeaderLength + repr.Length);
+        var span = packet.Data;
+        var message = span[IPv6Packet.HeaderLength..];
+        repr.Emit(message);
+        IcmpV6Packet.CreateUnchecked(message).FillChecksum(source, destination);
+        new IPv6Header(source, destination, IPProtocol.IcmpV6, repr.Length, 255).Emit(span);
+        Icmp6.OutHistogram[(byte)repr.Type]++;
+        return packet;
+    }
+
+    private void SendNd(NetworkInterface ifp, NdpNeighborRepr repr, IPv6Address source, IPv6Address destination, MacAddress mac)
+    {
+        var packet = BuildNd(repr, source, destination);
+        EthernetOutput(ifp, packet, mac, EtherType.IPv6);
+    }
+
+    /// <summary>Starts duplicate address detection (RFC 4862 5.4) for a new address: one NS, then RetransTimer.</summary>
+    private void StartDad(NetworkInterface ifp, IPv6InterfaceAddress address)
+    {
+        if (ifp.IsLoopback || SysctlDadCount.Value <= 0 || (ifp.Nd6Flags & Nd6Flags.NoDad) != 0)
+        {
+            return;
+        }
+
+        address.Flags |= IPv6AddressFlags.Tentative;
+        SendNeighborSolicitation(ifp, address.Address, null, dad: true);
+        var timer = new Timer(_dadHandler, (ifp, address));
+        Loop.ScheduleAfter(timer, Nanos.PerSecond * SysctlDadCount.Value);
+    }
+
+    private sealed class DadHandler : ITimerHandler
+    {
+        public void OnTimer(Timer timer)
+        {
+            var (_, address) = ((NetworkInterface, IPv6InterfaceAddress))timer.State!;
+            address.Flags &= ~IPv6AddressFlags.Tentative;
+        }
+    }
+
+    private readonly DadHandler _dadHandler = new();
+}

@@ -65,14 +65,14 @@ public sealed class TapLinkTests(ITestOutputHelper output)
         output.WriteLine($"received {tap.Received}, drops {tap.ReceiveDrops}, transmitted {tap.Transmitted}");
     }
 
-    private static bool IsArpRequestFor192_0_2_2(byte[] frame) =>
+    internal static bool IsArpRequestFor192_0_2_2(byte[] frame) =>
         frame.Length >= 42
         && BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(12)) == 0x0806
         && BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(20)) == 1
         && frame.AsSpan(38, 4).SequenceEqual(new byte[] { 192, 0, 2, 2 });
 
     /// <summary>An ARP reply (RFC 826) "192.0.2.2 is at 02:53:4c:00:00:02" to 192.0.2.1 at <paramref name="linuxMac"/>.</summary>
-    private static byte[] BuildArpReply(byte[] linuxMac)
+    internal static byte[] BuildArpReply(byte[] linuxMac)
     {
         var frame = new byte[42];
         linuxMac.CopyTo(frame, 0);

@@ -1,0 +1,291 @@
+using System.Globalization;
+using System.Text;
+using Sluice.Cli.Formatting;
+using Sluice.Stack;
+using Sluice.Stack.Routing;
+using Sluice.Wire;
+
+namespace Sluice.Cli;
+
+/// <summary>
+/// netstat(1): <c>-r</c> routing tables, <c>-i</c> interfaces (<c>-b</c> bytes), <c>-s</c> protocol statistics (<c>-p proto</c>),
+/// with <c>-n</c>, <c>-W</c>, <c>-4</c>, <c>-6</c>, <c>-f inet|inet6</c>; no mode lists sockets.
+/// </summary>
+internal sealed class Netstat : ITool
+{
+    private const string UsageText =
+        "usage: netstat [-46AaCcLnRSTWx] [-f protocol_family | -p protocol]\n"
+        + "               [-j jail] [-M core] [-N system]\n"
+        + "       netstat -i | -I interface [-46abdhnW] [-f address_family]\n"
+        + "               [-j jail] [-M core] [-N system]\n"
+        + "       netstat -w wait [-I interface] [-46d] [-M core] [-N system]\n"
+        + "               [-j jail] [-q howmany]\n"
+        + "       netstat -s [-46sz] [-f protocol_family | -p protocol]\n"
+        + "               [-j jail] [-M core]\n"
+        + "       netstat -r [-46AnW] [-F fibnum] [-f address_family]\n"
+        + "               [-j jail] [-M core] [-N system]\n";
+
+    public int Run(ToolContext ctx, ReadOnlySpan<string> args)
+    {
+        bool routes = false, interfaces = false, stats = false, numeric = false, bytes = false, wide = false, v4 = true, v6 = true;
+        var statsLevel = 0;
+        string? protocol = null, onlyInterface = null;
+        var opt = new GetOpt(args, "46AaBbCcdF:f:ghI:ij:LlM:mN:nOoP:p:Qq:RrSsTuWw:xz");
+        int c;
+        while ((c = opt.Next()) != -1)
+        {
+            switch (c)
+            {
+                case '4':
+                    v6 = false;
+                    v4 = true;
+                    break;
+                case '6':
+                    v4 = false;
+                    v6 = true;
+                    break;
+                case 'f':
+                    switch (opt.OptionArgument)
+                    {
+                        case "inet":
+                            (v4, v6) = (true, false);
+                            break;
+                        case "inet6":
+                            (v4, v6) = (false, true);
+                            break;
+                        case "link" or "unix" or "local" or "netgraph" or "ng" or "pfkey":
+                            (v4, v6) = (false, false);
+                            break;
+                        default:
+                            ctx.Err.WriteLine($"netstat: {opt.OptionArgument}: unknown address family");
+                            return 1;
+                    }
+
+                    break;
+                case 'r':
+                    routes = true;
+                    break;
+                case 'i':
+                    interfaces = true;
+                    break;
+                case 'I':
+                    interfaces = true;
+                    onlyInterface = opt.OptionArgument;
+                    break;
+                case 's':
+                    stats = true;
+                    statsLevel++;
+                    break;
+                case 'p':
+                    protocol = opt.OptionArgument;
+                    break;
+                case 'n':
+                    numeric = true;
+                    break;
+                case 'b':
+                    bytes = true;
+                    break;
+                case 'W':
+                    wide = true;
+                    break;
+                case 'w':
+                    return ctx.Fail("-w: interval display is not supported in a lab", 1);
+                default:
+                    if (c is '?' or ':')
+                    {
+                        ctx.Err.WriteLine(opt.Diagnostic("netstat", c));
+                        ctx.Err.Write(UsageText);
+                        return 1;
+                    }
+
+                    break;
+            }
+        }
+
+        if (opt.OperandIndex < args.Length)
+        {
+            ctx.Err.Write(UsageText);
+            return 1;
+        }
+
+        if (protocol is not null && !stats && !routes && !interfaces)
+        {
+            stats = false;
+        }
+
+        if (stats)
+        {
+            return Statistics(ctx, protocol, v4, v6, statsLevel);
+        }
+
+        if (routes)
+        {
+            ctx.Out.Write(RoutingTables(ctx.Stack, v4, v6, numeric || true, wide));
+            return 0;
+        }
+
+        if (interfaces)
+        {
+            if (onlyInterface is not null && ctx.Stack.FindInterface(onlyInterface) is null)
+            {
+                return ctx.Fail($"{onlyInterface}: no such interface"); // unconfirmed wording
+            }
+
+            ctx.Out.Write(InterfaceTable(ctx.Stack, v4, v6, bytes, onlyInterface));
+            return 0;
+        }
+
+        // Sockets: Sluice's lab tools open none that outlive a command.
+        if (v4 || v6)
+        {
+            ctx.Out.WriteLine("Active Internet connections");
+            ctx.Out.WriteLine("Proto Recv-Q Send-Q Local Address          Foreign Address        (state)    ");
+        }
+
+        return 0;
+    }
+
+    /// <summary><c>netstat -rn</c>: the title, then Internet and Internet6 sections.</summary>
+    /// <remarks>Sluice has no name service, so the output is always numeric (<c>-n</c> widths).</remarks>
+    internal static string RoutingTables(NetStack stack, bool v4, bool v6, bool numeric, bool wide)
+    {
+        _ = wide;
+        var sb = new StringBuilder("Routing tables\n");
+        var now = stack.Loop.Now;
+        if (v4)
+        {
+            var rows = stack.Routes4.Entries.Select(r => new RouteRow(
+                Destination4(r),
+                r.Gateway is { } g ? g.ToString() : $"link#{r.InterfaceIndex}",
+                r.Flags.FormatNetstatFlags(),
+                NetifName(stack, r.InterfaceIndex, r.Flags),
+                Remaining(r.Expire, now)));
+            sb.Append(NetstatFormat.RouteSection(inet6: false, numeric, rows));
+        }
+
+        if (v6)
+        {
+            var rows = stack.Routes6.Entries.Select(r => new RouteRow(
+                Destination6(stack, r),
+                r.Gateway is { } g ? (g.IsLinkLocal ? $"{g}%{IfName(stack, r.InterfaceIndex)}" : g.ToString()) : $"link#{r.InterfaceIndex}",
+                r.Flags.FormatNetstatFlags(),
+                NetifName(stack, r.InterfaceIndex, r.Flags),
+                Remaining(r.Expire, now)));
+            sb.Append(NetstatFormat.RouteSection(inet6: true, numeric, rows));
+        }
+
+        return sb.ToString();
+    }
+
+    private static long Remaining(long expire, long now) => expire > 0 ? Math.Max(0, (expire - now) / 1_000_000_000) : 0;
+
+    // A route to a local address goes out lo0 while its gateway names the address's own interface (link#N).
+    private static string NetifName(NetStack stack, int ifIndex, RouteFlags flags) =>
+        (flags & RouteFlags.Local) != 0 ? stack.Loopback.Name : IfName(stack, ifIndex);
+
+    private static string IfName(NetStack stack, int ifIndex) => stack.InterfaceByIndex(ifIndex)?.Name ?? $"if{ifIndex}";
+
+    internal static string Destination4(Route<IPv4Address> r) =>
+        r.IsDefault ? "default" : r.PrefixLength == 32 ? r.Destination.ToString() : $"{r.Destination}/{r.PrefixLength}";
+
+    internal static string Destination6(NetStack stack, Route<IPv6Address> r)
+    {
+        if (r.IsDefault)
+        {
+            return "default";
+        }
+
+        var text = r.Destination.ToString();
+        if (r.Destination.IsLinkLocal || r.Destination.IsLinkLocalMulticast)
+        {
+            text += "%" + IfName(stack, r.InterfaceIndex);
+        }
+
+        return r.PrefixLength == 128 ? text : $"{text}/{r.PrefixLength}";
+    }
+
+    /// <summary><c>netstat -i</c>: one link row per interface, then a row per address of the shown families.</summary>
+    /// <remarks>Sluice keeps no per-address packet counters, so address rows show 0 where FreeBSD shows ifa counters.</remarks>
+    internal static string InterfaceTable(NetStack stack, bool v4, bool v6, bool bytes, string? only)
+    {
+        var sb = new StringBuilder(NetstatFormat.InterfaceHeader(bytes));
+        foreach (var ifp in stack.Interfaces)
+        {
+            if (only is not null && ifp.Name != only)
+            {
+                continue;
+            }
+
+            var k = ifp.Counters;
+            sb.Append(NetstatFormat.InterfaceLine(
+                new InterfaceRow(ifp.Name, ifp.IsUp, ifp.Mtu, $"<Link#{ifp.Index}>", ifp.IsLoopback ? ifp.Name : ifp.HardwareAddress.ToString(),
+                    k.InputPackets, k.InputErrors, k.InputDrops, k.InputBytes, k.OutputPackets, k.OutputErrors, k.OutputBytes, k.Collisions),
+                bytes));
+            if (v6)
+            {
+                foreach (var a in ifp.IPv6Addresses)
+                {
+                    var network = a.Address.Mask(a.PrefixLength).ToString() + (a.Address.IsLinkLocal ? "%" + ifp.Name : string.Empty)
+                        + "/" + a.PrefixLength.ToString(CultureInfo.InvariantCulture);
+                    sb.Append(NetstatFormat.InterfaceLine(
+                        new InterfaceRow(ifp.Name, ifp.IsUp, null, network, a.Address.ToString(), 0, null, null, 0, 0, null, 0, null), bytes));
+                }
+            }
+
+            if (v4)
+            {
+                foreach (var a in ifp.IPv4Addresses)
+                {
+                    var network = $"{a.Address.Mask(a.PrefixLength)}/{a.PrefixLength}";
+                    sb.Append(NetstatFormat.InterfaceLine(
+                        new InterfaceRow(ifp.Name, ifp.IsUp, null, network, a.Address.ToString(), 0, null, null, 0, 0, null, 0, null), bytes));
+                }
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static int Statistics(ToolContext ctx, string? protocol, bool v4, bool v6, int level)
+    {
+        var zeros = level <= 1;
+        var stack = ctx.Stack;
+        switch (protocol)
+        {
+            case null:
+                if (v4)
+                {
+                    ctx.Out.Write(ProtocolStatistics.Udp(stack.Udp, zeros));
+                    ctx.Out.Write(ProtocolStatistics.Ip(stack.Ip, zeros));
+                    ctx.Out.Write(ProtocolStatistics.Icmp(stack.Icmp, zeros));
+                }
+
+                if (v6)
+                {
+                    ctx.Out.Write(ProtocolStatistics.Ip6(stack.Ip6, zeros));
+                    ctx.Out.Write(ProtocolStatistics.Icmp6(stack.Icmp6, zeros));
+                }
+
+                return 0;
+            case "ip":
+                ctx.Out.Write(ProtocolStatistics.Ip(stack.Ip, zeros));
+                return 0;
+            case "icmp":
+                ctx.Out.Write(ProtocolStatistics.Icmp(stack.Icmp, zeros));
+                return 0;
+            case "udp":
+                ctx.Out.Write(ProtocolStatistics.Udp(stack.Udp, zeros));
+                return 0;
+            case "ip6":
+                ctx.Out.Write(ProtocolStatistics.Ip6(stack.Ip6, zeros));
+                return 0;
+            case "icmp6":
+                ctx.Out.Write(ProtocolStatistics.Icmp6(stack.Icmp6, zeros));
+                return 0;
+            case "tcp" or "sctp" or "igmp" or "arp" or "carp" or "pfsync" or "divert" or "pim" or "rip6" or "udplite":
+                return 0;
+            default:
+                return ctx.Fail($"{protocol}: unknown protocol");
+        }
+    }
+}

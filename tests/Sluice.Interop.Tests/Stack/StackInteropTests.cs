@@ -125,7 +125,7 @@ public sealed class StackInteropTests(ITestOutputHelper output)
 
         var (text, source) = await received.Task.WaitAsync(Bound);
         Assert.Equal(message, text);
-        Assert.Equal(new InetAddress(SluiceOnTap.LinuxV4), source.Address);
+        Assert.Equal((InetAddress)SluiceOnTap.LinuxV4, source.Address);
         await host.Loop.InvokeAsync(socket.Dispose);
     }
 

@@ -189,3 +189,58 @@ public sealed partial class NetStack
     /// <summary>The source address the stack would use toward <paramref name="destination"/>.</summary>
     public IPv4Address? SourceFor(IPv4Address destination) => SelectSourceV4(destination);
 }
+
+public sealed partial class NetStack
+{
+    /// <summary>
+    /// route add: adds a static route via <paramref name="gateway"/>, which must be on a connected subnet (the kernel
+    /// picks the interface as rtrequest does). Returns route(8)'s error text on failure.
+    /// </summary>
+    public bool TryAddRoute(IPv4Address destination, int prefixLength, IPv4Address gateway, out string? error)
+    {
+        var via = Routes4.Lookup(gateway);
+        if (via is null || (via.Flags & RouteFlags.Gateway) != 0)
+        {
+            error = "writing to routing socket: Network is unreachable";
+            return false;
+        }
+
+        var flags = RouteFlags.Up | RouteFlags.Gateway | RouteFlags.Static | (prefixLength == 32 ? RouteFlags.Host : 0);
+        return Routes4.TryAdd(new Route<IPv4Address>(destination.Mask(prefixLength), prefixLength, gateway, via.GatewayInterfaceIndex != 0 ? via.GatewayInterfaceIndex : via.InterfaceIndex, flags), out error);
+    }
+
+    /// <summary>route add -inet6: adds a static route via <paramref name="gateway"/> (on-link or link-local via <paramref name="ifp"/>).</summary>
+    public bool TryAddRoute(IPv6Address destination, int prefixLength, IPv6Address gateway, out string? error, NetworkInterface? ifp = null)
+    {
+        int index;
+        if (ifp is not null)
+        {
+            index = ifp.Index;
+        }
+        else if (gateway.IsLinkLocal)
+        {
+            var first = FirstIPv6Interface();
+            if (first is null)
+            {
+                error = "writing to routing socket: Network is unreachable";
+                return false;
+            }
+
+            index = first.Index;
+        }
+        else
+        {
+            var via = Routes6.Lookup(gateway);
+            if (via is null || (via.Flags & RouteFlags.Gateway) != 0)
+            {
+                error = "writing to routing socket: Network is unreachable";
+                return false;
+            }
+
+            index = via.GatewayInterfaceIndex != 0 ? via.GatewayInterfaceIndex : via.InterfaceIndex;
+        }
+
+        var flags = RouteFlags.Up | RouteFlags.Gateway | RouteFlags.Static | (prefixLength == 128 ? RouteFlags.Host : 0);
+        return Routes6.TryAdd(new Route<IPv6Address>(destination.Mask(prefixLength), prefixLength, gateway, index, flags), out error);
+    }
+}

@@ -137,7 +137,7 @@ internal sealed class Jail : ITool
             return ctx.Fail("path: missing value");
         }
 
-        var jail = ctx.Lab.CreateJail(name, hostname ?? string.Empty, path, vnet);
+        var jail = ctx.Lab.CreateJail(name, hostname, path, vnet);
         if (printJid)
         {
             ctx.Out.WriteLine(jail.Jid.ToString(CultureInfo.InvariantCulture));

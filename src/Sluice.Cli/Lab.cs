@@ -6,11 +6,13 @@ namespace Sluice.Cli;
 /// <summary>A jail: a name, a jid, a hostname, a path, and (with <c>vnet</c>) its own network stack.</summary>
 public sealed class LabJail
 {
+    private string _hostname;
+
     internal LabJail(int jid, string name, string hostname, string path, bool vnet, NetStack stack)
     {
         Jid = jid;
         Name = name;
-        Hostname = hostname;
+        _hostname = hostname;
         Path = path;
         Vnet = vnet;
         Stack = stack;
@@ -22,8 +24,19 @@ public sealed class LabJail
     /// <summary>The jail's name.</summary>
     public string Name { get; }
 
-    /// <summary><c>host.hostname</c>.</summary>
-    public string Hostname { get; internal set; }
+    /// <summary><c>host.hostname</c> (a VNET jail's is its stack's <c>kern.hostname</c>).</summary>
+    public string Hostname
+    {
+        get => Vnet ? Stack.Hostname : _hostname;
+        internal set
+        {
+            _hostname = value;
+            if (Vnet)
+            {
+                Stack.Hostname = value;
+            }
+        }
+    }
 
     /// <summary>The jail's root path (informational).</summary>
     public string Path { get; }
@@ -211,8 +224,10 @@ public sealed class Lab : IDisposable
         }
     }
 
-    internal LabJail CreateJail(string name, string hostname, string path, bool vnet)
+    internal LabJail CreateJail(string name, string? hostname, string path, bool vnet)
     {
+        // Without host.hostname a jail inherits its parent's name (prison0's here).
+        hostname ??= Host.Hostname;
         var stack = vnet ? new NetStack(Loop, new NetStackOptions { Name = name, Hostname = hostname, Seed = _nextJid + 1 }) : Host;
         var jail = new LabJail(_nextJid++, name, hostname, path, vnet, stack);
         _jails.Add(jail);

@@ -69,8 +69,7 @@ internal static class CFormat
         var all = new string(digits);
         var integerDigits = all.Length - decimals;
         var text = decimals == 0 ? all : all[..integerDigits] + "." + all[integerDigits..];
-        var isZero = all.AsSpan().IndexOfAnyExcept('0') < 0;
-        return negative && !isZero ? "-" + text : text;
+        return negative ? "-" + text : text; // printf keeps the sign of a negative value that rounds to zero
     }
 
     /// <summary><c>%-W.Ws</c>: left-justified in <paramref name="width"/>, truncated to it.</summary>

@@ -180,6 +180,22 @@ public sealed partial class NetStack
 
 public sealed partial class NetStack
 {
+    private readonly Ip.IIpProtocolHandler?[] _protocols = new Ip.IIpProtocolHandler?[256];
+
+    /// <summary>Registers the handler of an IP protocol number (TCP, CARP, pfsync); UDP and ICMP are built in.</summary>
+    public void RegisterProtocol(IPProtocol protocol, Ip.IIpProtocolHandler handler)
+    {
+        if (protocol is IPProtocol.Udp or IPProtocol.Icmp or IPProtocol.IcmpV6)
+        {
+            throw new ArgumentException($"{protocol} is built into the stack", nameof(protocol));
+        }
+
+        _protocols[(byte)protocol] = handler;
+    }
+
+    /// <summary>The registered handler of <paramref name="protocol"/>, if any.</summary>
+    public Ip.IIpProtocolHandler? ProtocolHandler(IPProtocol protocol) => _protocols[(byte)protocol];
+
     /// <summary>Creates a ping engine (ping(8)) on this stack; call <see cref="Icmp.Pinger.Start"/>.</summary>
     public Icmp.Pinger CreatePinger(Icmp.PingOptions options, Icmp.IPingObserver? observer = null) => new(this, options, observer);
 

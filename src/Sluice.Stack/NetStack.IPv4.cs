@@ -175,6 +175,12 @@ public sealed partial class NetStack
                 UdpInput4(ifp, packet);
                 break;
             default:
+                if (_protocols[(byte)protocol] is { } handler)
+                {
+                    handler.Input(ifp, packet, ip.HeaderLength, ipv6: false);
+                    break;
+                }
+
                 if (!HasRawListener(protocol, ipv6: false))
                 {
                     Ip.NoProtocol++;

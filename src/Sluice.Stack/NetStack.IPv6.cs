@@ -176,6 +176,12 @@ public sealed partial class NetStack
                 packet.Release();
                 break;
             default:
+                if (_protocols[(byte)protocol] is { } handler)
+                {
+                    handler.Input(ifp, packet, offset, ipv6: true);
+                    break;
+                }
+
                 if (!HasRawListener(protocol, ipv6: true))
                 {
                     Ip6.NoProtocol++;
@@ -614,9 +620,44 @@ public sealed partial class NetStack
                 packet.Release();
                 return;
 
+            case IcmpV6Type.DestinationUnreachable:
+            case IcmpV6Type.PacketTooBig:
+            case IcmpV6Type.TimeExceeded:
+            case IcmpV6Type.ParameterProblem:
+                Icmp6ControlInput(type, icmp.Code, (int)icmp.Mtu, icmp.Body);
+                packet.Release();
+                return;
+
             default:
                 packet.Release();
                 return;
+        }
+    }
+
+    /// <summary>Hands an ICMPv6 error to the transport that sent the quoted packet.</summary>
+    private void Icmp6ControlInput(IcmpV6Type type, byte code, int mtu, ReadOnlySpan<byte> quoted)
+    {
+        if (quoted.Length < IPv6Packet.HeaderLength + 4 || (quoted[0] >> 4) != 6)
+        {
+            Icmp6.BadLength++;
+            return;
+        }
+
+        var protocol = (IPProtocol)quoted[6];
+        if (_protocols[(byte)protocol] is { } handler)
+        {
+            handler.ControlInput((byte)type, code, mtu, quoted, ipv6: true);
+            return;
+        }
+
+        if (protocol == IPProtocol.Udp && type == IcmpV6Type.DestinationUnreachable)
+        {
+            var src = IPv6Address.Read(quoted[8..]);
+            var dst = IPv6Address.Read(quoted[24..]);
+            var sport = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(quoted[40..]);
+            var dport = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(quoted[42..]);
+            var error = code == (byte)IcmpV6Unreachable.Port ? Errno.ECONNREFUSED : Errno.EHOSTUNREACH;
+            UdpControlInput(src, sport, dst, dport, error);
         }
     }
 

@@ -202,6 +202,12 @@ public sealed partial class NetStack
         var dst = IPv4Address.Read(quoted[16..]);
         var sport = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(quoted[hlen..]);
         var dport = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(quoted[(hlen + 2)..]);
+        if (_protocols[(byte)protocol] is { } handler)
+        {
+            handler.ControlInput((byte)type, code, mtu, quoted, ipv6: false);
+            return;
+        }
+
         if (protocol == IPProtocol.Udp)
         {
             var error = type switch
@@ -218,8 +224,6 @@ public sealed partial class NetStack
                 UdpControlInput(src, sport, dst, dport, error);
             }
         }
-
-        _ = mtu;
     }
 
     /// <summary>Called when link-layer resolution of a held packet failed. Takes ownership.</summary>

@@ -1,0 +1,6 @@
+namespace Sluice.Dummynet;
+
+/// <summary>Assembly marker.</summary>
+internal static class AssemblyMarker
+{
+}

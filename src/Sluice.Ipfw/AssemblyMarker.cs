@@ -1,0 +1,6 @@
+namespace Sluice.Ipfw;
+
+/// <summary>Assembly marker.</summary>
+internal static class AssemblyMarker
+{
+}

@@ -1,0 +1,6 @@
+namespace Sluice.Pf;
+
+/// <summary>Assembly marker.</summary>
+internal static class AssemblyMarker
+{
+}

@@ -260,3 +260,28 @@ public sealed partial class NetStack
         return Routes6.TryAdd(new Route<IPv6Address>(destination.Mask(prefixLength), prefixLength, gateway, index, flags), out error);
     }
 }
+
+public sealed partial class NetStack
+{
+    private readonly Dictionary<Type, object> _features = [];
+
+    /// <summary>
+    /// The per-VNET instance of a subsystem (pf, ipfw, dummynet, CARP), created on first use by
+    /// <paramref name="factory"/>: every VNET gets its own, as FreeBSD virtualises their globals.
+    /// </summary>
+    public T Feature<T>(Func<NetStack, T> factory)
+        where T : class
+    {
+        if (!_features.TryGetValue(typeof(T), out var value))
+        {
+            value = factory(this);
+            _features.Add(typeof(T), value);
+        }
+
+        return (T)value;
+    }
+
+    /// <summary>The per-VNET instance of <typeparamref name="T"/> if one was created.</summary>
+    public T? TryGetFeature<T>()
+        where T : class => _features.TryGetValue(typeof(T), out var value) ? (T)value : null;
+}

@@ -84,6 +84,9 @@ public sealed class Lab : IDisposable
     /// <summary>The host's stack (VNET 0).</summary>
     public NetStack Host { get; }
 
+    /// <summary>Exceptions a tool let escape (bugs: tests assert this stays 0).</summary>
+    internal int InternalErrors { get; private set; }
+
     /// <summary>Live epairs by unit: both ends, wherever (in which VNET) they are now.</summary>
     internal Dictionary<int, (Sluice.Stack.Interfaces.NetworkInterface A, Sluice.Stack.Interfaces.NetworkInterface B)> Epairs { get; } = [];
 
@@ -219,6 +222,7 @@ public sealed class Lab : IDisposable
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException or IndexOutOfRangeException or KeyNotFoundException or NotSupportedException)
         {
             // A tool bug must not take the lab down; report it like a failed system call.
+            InternalErrors++;
             stderr.WriteLine($"{program}: {e.Message}");
             return 1;
         }

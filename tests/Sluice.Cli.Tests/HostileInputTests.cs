@@ -41,6 +41,7 @@ public sealed class HostileInputTests
             Assert.InRange(status, 0, 255);
             var again = lab.Execute(["jexec", "j1", .. argv]);
             Assert.InRange(again, 0, 255);
+            Assert.True(lab.InternalErrors == 0, string.Join(' ', argv));
         }, iter: 3000);
     }
 
@@ -52,6 +53,7 @@ public sealed class HostileInputTests
             using var lab = new Lab(TextWriter.Null, TextWriter.Null);
             var status = lab.RunScriptText(string.Join('\n', lines), "fuzz.lab");
             Assert.InRange(status, 0, 255);
+            Assert.Equal(0, lab.InternalErrors);
         }, iter: 2000);
     }
 }

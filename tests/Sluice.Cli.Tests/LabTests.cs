@@ -269,6 +269,93 @@ public sealed class LabTests
         Assert.Equal(1, lab.Execute("jail -c name=db vnet persist"));
     }
 
+    private const string Topology = """
+        jail -c name=h1 vnet persist
+        jail -c name=r vnet persist
+        jail -c name=h2 vnet persist
+        ifconfig epair0 create
+        ifconfig epair1 create
+        ifconfig epair0a vnet h1
+        ifconfig epair0b vnet r
+        ifconfig epair1a vnet r
+        ifconfig epair1b vnet h2
+        jexec h1 ifconfig epair0a inet 192.0.2.2/24 up
+        jexec r ifconfig epair0b inet 192.0.2.1/24 up
+        jexec r ifconfig epair1a inet 198.51.100.1/24 up
+        jexec h2 ifconfig epair1b inet 198.51.100.2/24 up
+        jexec h1 route add default 192.0.2.1
+        jexec h2 route add default 198.51.100.1
+        jexec r sysctl net.inet.ip.forwarding=1
+
+        """;
+
+    [Fact]
+    public void PingPrintsTimeExceededWithTheQuotedHeader()
+    {
+        var (status, stdout, _) = Script(Topology + "! jexec h1 ping -c 1 -m 1 198.51.100.2\n");
+        Assert.Equal(0, status);
+        Assert.Matches(
+            "92 bytes from 192\\.0\\.2\\.1: Time to live exceeded\n"
+            + "Vr HL TOS  Len   ID Flg  off TTL Pro  cks       Src          Dst\n"
+            + " 4  5  00 0054 [0-9a-f]{4}   0 0000  01  01 [0-9a-f]{4} 192\\.0\\.2\\.2 198\\.51\\.100\\.2\n"
+            + "\n\n--- 198\\.51\\.100\\.2 ping statistics ---\n",
+            stdout);
+    }
+
+    [Fact]
+    public void PingFromASourceAddressShowsItInTheBanner()
+    {
+        var (status, stdout, stderr) = Script(Topology + "jexec h1 ping -c 1 -S 192.0.2.2 198.51.100.2\n! jexec h1 ping -c 1 -S 192.0.2.99 198.51.100.2\n");
+        Assert.Equal(0, status);
+        Assert.Contains("PING 198.51.100.2 (198.51.100.2) from 192.0.2.2: 56 data bytes\n", stdout, StringComparison.Ordinal);
+        Assert.Contains("ping: bind: Can't assign requested address\n", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ArpListsLearnedEntriesAndDeletesThem()
+    {
+        var stdout = new StringWriter();
+        using var lab = new Lab(stdout, new StringWriter());
+        Assert.Equal(0, lab.RunScriptText(Topology + "jexec h1 ping -c 1 192.0.2.1\n", "t.lab"));
+        stdout.GetStringBuilder().Clear();
+        lab.Execute("jexec h1 arp -an");
+        Assert.Matches(@"^\? \(192\.0\.2\.1\) at 02(:[0-9a-f]{2}){5} on epair0a expires in 1[12]\d\d seconds \[ethernet\]\n\? \(192\.0\.2\.2\) at 02(:[0-9a-f]{2}){5} on epair0a permanent \[ethernet\]\n$", stdout.ToString());
+        stdout.GetStringBuilder().Clear();
+        Assert.Equal(0, lab.Execute("jexec h1 arp -d 192.0.2.1"));
+        Assert.Equal("192.0.2.1 (192.0.2.1) deleted\n", stdout.ToString());
+        Assert.Equal(1, lab.Execute("jexec h1 arp -d 192.0.2.1"));
+        Assert.Equal(0, lab.Execute("jexec h1 arp -s 192.0.2.7 02:00:00:00:00:07"));
+        stdout.GetStringBuilder().Clear();
+        lab.Execute("jexec h1 arp 192.0.2.7");
+        Assert.Equal("? (192.0.2.7) at 02:00:00:00:00:07 on epair0a permanent [ethernet]\n", stdout.ToString());
+    }
+
+    [Fact]
+    public void NetstatCountsForwardedPackets()
+    {
+        var stdout = new StringWriter();
+        using var lab = new Lab(stdout, new StringWriter());
+        Assert.Equal(0, lab.RunScriptText(Topology + "jexec h1 ping -c 2 198.51.100.2\n", "t.lab"));
+        stdout.GetStringBuilder().Clear();
+        lab.Execute("jexec r netstat -s -p ip");
+        Assert.StartsWith("ip:\n", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("\t4 packets forwarded (0 packets fast forwarded)\n", stdout.ToString(), StringComparison.Ordinal);
+        stdout.GetStringBuilder().Clear();
+        lab.Execute("jexec r netstat -in");
+        Assert.Matches(@"epair  1500 <Link#2>      02(:[0-9a-f]{2}){5} +\d+ +\d+ +\d+ +\d+ +\d+ +\d+\n", stdout.ToString());
+        Assert.Contains("epair     - 192.0.2.0/24  192.0.2.1 ", stdout.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SleepAdvancesVirtualTime()
+    {
+        using var lab = new Lab(new StringWriter(), new StringWriter());
+        var before = lab.Loop.Now;
+        Assert.Equal(0, lab.Execute("sleep 1.5"));
+        Assert.Equal(before + 1_500_000_000L, lab.Loop.Now);
+        Assert.Equal(1, lab.Execute("sleep x"));
+    }
+
     [Fact]
     public void TopLevelCliRunsToolsAndLabs()
     {

@@ -79,25 +79,20 @@ public sealed partial class NetStack
             return;
         }
 
-        if (Pfil.Any)
+        if (Pfil.Any && !RunInputFilter(packet, ifp, ipv6: false, 0))
         {
-            var verdict = Pfil.Run(packet, ifp, PfilDirection.In, ipv6: false);
-            if (verdict != PfilVerdict.Pass)
-            {
-                if (verdict == PfilVerdict.Drop)
-                {
-                    Ip.FilterDropped++;
-                    packet.Release();
-                }
-
-                return;
-            }
-
-            // A filter may have rewritten the destination (rdr).
-            ip = IPv4Packet.CreateUnchecked(packet.Data);
-            destination = ip.Destination;
+            return;
         }
 
+        IPv4InputFiltered(ifp, packet);
+    }
+
+    /// <summary>ip_input after the pfil hooks: local delivery, multicast, or forwarding. Takes ownership.</summary>
+    private void IPv4InputFiltered(NetworkInterface ifp, Packet packet)
+    {
+        // A filter may have rewritten the destination (rdr).
+        var ip = IPv4Packet.CreateUnchecked(packet.Data);
+        var destination = ip.Destination;
         if (IsForUs(ifp, destination, packet.Flags))
         {
             if (ip.IsFragment)
@@ -353,6 +348,12 @@ public sealed partial class NetStack
             return gone;
         }
 
+        return IPv4TransmitFiltered(ifp, packet, route, forwarded);
+    }
+
+    /// <summary>ip_output after the pfil hooks: fragmentation and link-layer resolution. Takes ownership.</summary>
+    private Errno IPv4TransmitFiltered(NetworkInterface ifp, Packet packet, Routing.Route<IPv4Address> route, bool forwarded)
+    {
         var ip = IPv4Packet.CreateUnchecked(packet.Data);
         var destination = ip.Destination;
         var nextHop = (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw ? gw : destination;
@@ -392,7 +393,96 @@ public sealed partial class NetStack
         Arp.Resolve(ifp, nextHop, packet);
     }
 
-    private bool RunOutputFilter(Packet packet, NetworkInterface ifp, bool ipv6, out Errno error)
+    /// <summary>Runs the input hooks from <paramref name="start"/>; false when the packet was dropped (and released) or taken.</summary>
+    private bool RunInputFilter(Packet packet, NetworkInterface ifp, bool ipv6, int start)
+    {
+        var verdict = Pfil.Run(packet, ifp, PfilDirection.In, ipv6, start);
+        if (verdict == PfilVerdict.Pass)
+        {
+            return true;
+        }
+
+        if (verdict == PfilVerdict.Drop)
+        {
+            if (ipv6)
+            {
+                Ip6.FilterDropped++;
+            }
+            else
+            {
+                Ip.FilterDropped++;
+            }
+
+            packet.Release();
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Continues a packet that <paramref name="filter"/> took (<see cref="PfilVerdict.Consumed"/>, e.g. into a dummynet
+    /// pipe) where it left off: the remaining hooks run, then input or output processing goes on. The packet starts at
+    /// its IP header. Takes ownership.
+    /// </summary>
+    public void Reinject(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6, IPacketFilter filter)
+    {
+        var start = Pfil.IndexOf(filter) + 1;
+        if (start == 0 || ifp.Stack != this)
+        {
+            // The filter was removed or the interface moved meanwhile: FreeBSD frees the packet.
+            packet.Release();
+            return;
+        }
+
+        if (direction == PfilDirection.In)
+        {
+            if (!RunInputFilter(packet, ifp, ipv6, start))
+            {
+                return;
+            }
+
+            if (ipv6)
+            {
+                IPv6InputFiltered(ifp, packet);
+            }
+            else
+            {
+                IPv4InputFiltered(ifp, packet);
+            }
+
+            return;
+        }
+
+        if (!RunOutputFilter(packet, ifp, ipv6, out _, start))
+        {
+            return;
+        }
+
+        if (ipv6)
+        {
+            IPv6TransmitFiltered(ifp, packet);
+            return;
+        }
+
+        var destination = IPv4Packet.CreateUnchecked(packet.Data).Destination;
+        if (destination.IsBroadcast || destination.IsMulticast)
+        {
+            EthernetOutput(ifp, packet, destination.IsBroadcast ? MacAddress.Broadcast : MacAddress.FromIPv4Multicast(destination), EtherType.IPv4);
+            return;
+        }
+
+        var route = Routes4.Lookup(destination);
+        if (route is null)
+        {
+            Ip.NoRoute++;
+            packet.Release();
+            return;
+        }
+
+        IPv4TransmitFiltered(ifp, packet, route, (packet.Flags & PacketFlags.Forwarded) != 0);
+    }
+
+    private bool RunOutputFilter(Packet packet, NetworkInterface ifp, bool ipv6, out Errno error, int start = 0)
     {
         error = Errno.None;
         if (!Pfil.Any)
@@ -400,7 +490,7 @@ public sealed partial class NetStack
             return true;
         }
 
-        var verdict = Pfil.Run(packet, ifp, PfilDirection.Out, ipv6);
+        var verdict = Pfil.Run(packet, ifp, PfilDirection.Out, ipv6, start);
         if (verdict == PfilVerdict.Pass)
         {
             return true;

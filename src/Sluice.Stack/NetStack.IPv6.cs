@@ -55,23 +55,18 @@ public sealed partial class NetStack
             return;
         }
 
-        if (Pfil.Any)
+        if (Pfil.Any && !RunInputFilter(packet, ifp, ipv6: true, 0))
         {
-            var verdict = Pfil.Run(packet, ifp, PfilDirection.In, ipv6: true);
-            if (verdict != PfilVerdict.Pass)
-            {
-                if (verdict == PfilVerdict.Drop)
-                {
-                    Ip6.FilterDropped++;
-                    packet.Release();
-                }
-
-                return;
-            }
-
-            ip = IPv6Packet.CreateUnchecked(packet.Data);
+            return;
         }
 
+        IPv6InputFiltered(ifp, packet);
+    }
+
+    /// <summary>ip6_input after the pfil hooks. Takes ownership.</summary>
+    private void IPv6InputFiltered(NetworkInterface ifp, Packet packet)
+    {
+        var ip = IPv6Packet.CreateUnchecked(packet.Data);
         var destination = ip.Destination;
         if (IsForUs6(ifp, destination))
         {
@@ -272,7 +267,13 @@ public sealed partial class NetStack
         packet.Flags |= PacketFlags.Forwarded;
         Ip6.Forwarded++;
         route.Uses++;
-        IPv6Transmit(outIf, packet, route.Gateway ?? ip.Destination, mtu);
+        var nextHop = route.Gateway ?? ip.Destination;
+        if (!RunOutputFilter(packet, outIf, ipv6: true, out _))
+        {
+            return;
+        }
+
+        IPv6Transmit(outIf, packet, nextHop, mtu);
     }
 
     /// <summary>
@@ -376,6 +377,26 @@ public sealed partial class NetStack
         }
 
         route.Uses++;
+        return IPv6TransmitFiltered(outIf, packet, route);
+    }
+
+    /// <summary>IPv6 output after the pfil hooks (re-injection entry): route, fragment, resolve. Takes ownership.</summary>
+    private Errno IPv6TransmitFiltered(NetworkInterface outIf, Packet packet, Routing.Route<IPv6Address>? route = null)
+    {
+        var destination = IPv6Packet.CreateUnchecked(packet.Data).Destination;
+        if (destination.IsMulticast)
+        {
+            EthernetOutput(outIf, packet, MacAddress.FromIPv6Multicast(destination), EtherType.IPv6);
+            return Errno.None;
+        }
+
+        route ??= Routes6.Lookup(destination);
+        if (route is null || destination.IsLinkLocal)
+        {
+            IPv6Transmit(outIf, packet, destination, outIf.Mtu);
+            return Errno.None;
+        }
+
         var mtu = route.Mtu > 0 ? Math.Min(route.Mtu, outIf.Mtu) : outIf.Mtu;
         var nextHop = (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw ? gw : destination;
         if (packet.Length > mtu)

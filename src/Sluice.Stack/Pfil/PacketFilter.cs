@@ -67,11 +67,14 @@ public sealed class PfilHooks
         return true;
     }
 
-    /// <summary>Runs every filter in order; stops at the first that does not pass.</summary>
-    public PfilVerdict Run(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6)
+    /// <summary>Position of <paramref name="filter"/> in the run order, or -1.</summary>
+    public int IndexOf(IPacketFilter filter) => Array.IndexOf(_filters, filter);
+
+    /// <summary>Runs the filters in order from <paramref name="start"/>; stops at the first that does not pass.</summary>
+    public PfilVerdict Run(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6, int start = 0)
     {
         var filters = _filters;
-        for (var i = 0; i < filters.Length; i++)
+        for (var i = start; i < filters.Length; i++)
         {
             var verdict = filters[i].Filter(packet, ifp, direction, ipv6);
             if (verdict != PfilVerdict.Pass)

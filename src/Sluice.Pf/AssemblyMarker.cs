@@ -1,6 +1,0 @@
-namespace Sluice.Pf;
-
-/// <summary>Assembly marker.</summary>
-internal static class AssemblyMarker
-{
-}

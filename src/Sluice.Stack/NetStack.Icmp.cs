@@ -97,12 +97,11 @@ public sealed partial class NetStack
         var destination = ip.Source;
 
         // Strip IP options: the reply carries a plain 20-byte header (FreeBSD reflects only record-route-like options).
+        var tos = ip.Tos;
         if (hlen > IPv4Packet.MinimumHeaderLength)
         {
-            var payloadLength = ip.TotalLength - hlen;
             packet.TrimFront(hlen);
             packet.Prepend(IPv4Packet.MinimumHeaderLength);
-            _ = payloadLength;
         }
 
         var icmpSpan = packet.Data[IPv4Packet.MinimumHeaderLength..];
@@ -112,7 +111,6 @@ public sealed partial class NetStack
         icmp.FillChecksum();
         Icmp.Reflect++;
         Icmp.OutHistogram[(byte)replyType]++;
-        var tos = ip.Tos;
         var header = packet.Data[..IPv4Packet.MinimumHeaderLength];
         new IPv4Header(source, destination, IPProtocol.Icmp, icmpSpan.Length, (byte)SysctlIpTtl.Value, tos, NextIpId()).Emit(header);
         packet.Flags &= ~(PacketFlags.Broadcast | PacketFlags.Multicast | PacketFlags.ChecksumVerified | PacketFlags.Loopback);

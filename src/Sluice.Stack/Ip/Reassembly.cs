@@ -170,7 +170,7 @@ internal abstract class Reassembler : ITimerHandler
 
     private void Discard(FragmentQueue q, int extra)
     {
-        CountDropped(q.Fragments.Count + extra - 1 + 1);
+        CountDropped(q.Fragments.Count + extra);
         _queues.Remove(q.Key);
         Stack.Loop.Cancel(q.Timer);
         ReleaseAll(q);

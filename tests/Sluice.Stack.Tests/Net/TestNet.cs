@@ -33,10 +33,10 @@ internal sealed class TestNet
 
     public static IPv6Address V6(string s) => IPv6Address.TryParse(s, out var a) ? a : throw new ArgumentException(s);
 
-    public PingResult Ping(NetStack from, InetAddress to, int count = 3, long intervalNs = Nanos.PerSecond)
+    public PingResult Ping(NetStack from, InetAddress to, int count = 3, long intervalNs = Nanos.PerSecond, int dataLength = 56)
     {
         var observer = new Recorder();
-        using var pinger = from.CreatePinger(new PingOptions { Destination = to, Count = count, IntervalNs = intervalNs }, observer);
+        using var pinger = from.CreatePinger(new PingOptions { Destination = to, Count = count, IntervalNs = intervalNs, DataLength = dataLength }, observer);
         pinger.Start();
         Loop.RunUntil(() => pinger.IsFinished, 60 * Nanos.PerSecond);
         return new PingResult(pinger.Transmitted, pinger.Received, pinger.Duplicates, observer.Replies, observer.Errors, observer.SendErrors);

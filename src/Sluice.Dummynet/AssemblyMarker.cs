@@ -1,6 +1,0 @@
-namespace Sluice.Dummynet;
-
-/// <summary>Assembly marker.</summary>
-internal static class AssemblyMarker
-{
-}

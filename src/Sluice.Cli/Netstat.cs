@@ -156,7 +156,7 @@ internal sealed class Netstat : ITool
         {
             var rows = stack.Routes4.Entries.Select(r => new RouteRow(
                 Destination4(r),
-                r.Gateway is { } g ? g.ToString() : $"link#{r.InterfaceIndex}",
+                r.Gateway is { } g ? g.ToString() : Link(r.GatewayInterfaceIndex, r.InterfaceIndex),
                 r.Flags.FormatNetstatFlags(),
                 NetifName(stack, r.InterfaceIndex, r.Flags),
                 Remaining(r.Expire, now)));
@@ -167,7 +167,7 @@ internal sealed class Netstat : ITool
         {
             var rows = stack.Routes6.Entries.Select(r => new RouteRow(
                 Destination6(stack, r),
-                r.Gateway is { } g ? (g.IsLinkLocal ? $"{g}%{IfName(stack, r.InterfaceIndex)}" : g.ToString()) : $"link#{r.InterfaceIndex}",
+                r.Gateway is { } g ? (g.IsLinkLocal ? $"{g}%{IfName(stack, r.InterfaceIndex)}" : g.ToString()) : Link(r.GatewayInterfaceIndex, r.InterfaceIndex),
                 r.Flags.FormatNetstatFlags(),
                 NetifName(stack, r.InterfaceIndex, r.Flags),
                 Remaining(r.Expire, now)));
@@ -176,6 +176,10 @@ internal sealed class Netstat : ITool
 
         return sb.ToString();
     }
+
+    // Routes to the stack's own addresses leave through lo0 but name the owning interface as link#N [sample].
+    private static string Link(int gatewayInterfaceIndex, int interfaceIndex) =>
+        $"link#{(gatewayInterfaceIndex != 0 ? gatewayInterfaceIndex : interfaceIndex)}";
 
     private static long Remaining(long expire, long now) => expire > 0 ? Math.Max(0, (expire - now) / 1_000_000_000) : 0;
 

@@ -58,7 +58,6 @@ internal sealed class Ifconfig : ITool
         public AddressOp Op = AddressOp.Set;
         public bool DeleteFirst;
         public bool FamilyOnly;
-        public List<string> GroupsAdd = [];
     }
 
     public int Run(ToolContext ctx, ReadOnlySpan<string> args)
@@ -323,17 +322,9 @@ internal sealed class Ifconfig : ITool
                 case "-promisc":
                     plan.Promisc = false;
                     break;
-                case "group":
-                    {
-                        var g = Next(ref i, words);
-                        if (g is null)
-                        {
-                            return "'group' requires argument";
-                        }
-
-                        plan.GroupsAdd.Add(g);
-                        break;
-                    }
+                case "group" or "-group" or "name":
+                    // The stack's interface groups and names are fixed at creation.
+                    return Next(ref i, words) is null ? $"'{w}' requires argument" : $"{w}: not supported by sluice";
 
                 case "ifdisabled":
                     plan.Nd6Set |= Nd6Flags.IfDisabled;

@@ -145,7 +145,7 @@ internal sealed class PfLexer
         while (true)
         {
             var c = Get();
-            while (c is ' ' or '\t' or '\r')
+            while (c is ' ' or '\t' or '\r' or '\f' or '\v')
             {
                 c = Get();
             }

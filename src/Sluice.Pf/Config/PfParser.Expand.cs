@@ -81,9 +81,9 @@ public sealed partial class PfParser
                 {
                     foreach (var src in spec.Src)
                     {
-                        foreach (var sport in spec.SrcPorts)
+                        foreach (var dst in spec.Dst)
                         {
-                            foreach (var dst in spec.Dst)
+                            foreach (var sport in spec.SrcPorts)
                             {
                                 foreach (var dport in spec.DstPorts)
                                 {
@@ -225,7 +225,7 @@ public sealed partial class PfParser
         }
 
         var inferredAf = af;
-        var route = Build(spec.RouteHosts, spec.RoutePoolOpts, r.PreferIpv6NextHop ? PfFamily.Any : af, ref inferredAf);
+        var route = Build(spec.RouteHosts, spec.RoutePoolOpts, r.PreferIpv6NextHop ? PfFamily.Any : r.AfTo != PfFamily.Any ? r.AfTo : af, ref inferredAf);
         var natFamily = r.AfTo != PfFamily.Any ? r.AfTo : af;
         var natInferred = natFamily;
         var nat = Build(spec.NatHosts, spec.NatPoolOpts, natFamily, ref natInferred);

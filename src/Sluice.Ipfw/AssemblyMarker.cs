@@ -1,6 +1,0 @@
-namespace Sluice.Ipfw;
-
-/// <summary>Assembly marker.</summary>
-internal static class AssemblyMarker
-{
-}

@@ -69,7 +69,8 @@ internal sealed class Ping : ITool
                         return Usage(ctx, $"invalid timing interval: `{arg}'");
                     }
 
-                    intervalMs = seconds * 1000.0;
+                    // ping.c keeps the interval as whole milliseconds ((int)(strtod * 1000)).
+                    intervalMs = Math.Floor(seconds * 1000.0);
                     break;
                 case 's':
                     if (!long.TryParse(arg, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var size) || size < 0)
@@ -97,6 +98,8 @@ internal sealed class Ping : ITool
                     {
                         return Usage(ctx, $"invalid timing interval: `{arg}'");
                     }
+
+                    waitMs = Math.Floor(waitMs);
 
                     break;
                 case 'm':
@@ -200,7 +203,8 @@ internal sealed class Ping : ITool
             Destination = destination,
             Source = source,
             Count = count,
-            IntervalNs = Math.Max(1, (long)(intervalMs * Nanos.PerMillisecond)),
+            // An interval of 0 ms sends back to back in FreeBSD; on virtual time that needs some spacing: 10 µs.
+            IntervalNs = Math.Max(10 * Nanos.PerMicrosecond, (long)(intervalMs * Nanos.PerMillisecond)),
             DataLength = dataLength,
             Ttl = ttl,
             WaitNs = (long)(waitMs * Nanos.PerMillisecond),

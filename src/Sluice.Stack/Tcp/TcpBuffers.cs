@@ -1,0 +1,312 @@
+namespace Sluice.Stack.Tcp;
+
+/// <summary>A fixed-capacity byte ring (socket buffer), preallocated; grows only when the buffer size is raised.</summary>
+internal sealed class ByteRing
+{
+    private byte[] _buffer;
+    private int _head;
+
+    public ByteRing(int capacity) => _buffer = new byte[Math.Max(capacity, 1)];
+
+    public int Capacity => _buffer.Length;
+
+    /// <summary>Contiguous bytes stored from the head.</summary>
+    public int Count { get; private set; }
+
+    public int Free => _buffer.Length - Count;
+
+    /// <summary>Changes the capacity (SO_SNDBUF/SO_RCVBUF), keeping stored bytes; never below <see cref="Count"/>.</summary>
+    public void Resize(int capacity, int keepBeyond = 0)
+    {
+        capacity = Math.Max(capacity, Math.Max(Count + keepBeyond, 1));
+        if (capacity == _buffer.Length)
+        {
+            return;
+        }
+
+        var fresh = new byte[capacity];
+        var keep = Math.Min(_buffer.Length, Math.Min(capacity, Count + keepBeyond));
+        CopyOut(0, fresh.AsSpan(0, keep));
+        _buffer = fresh;
+        _head = 0;
+    }
+
+    /// <summary>Appends as much of <paramref name="data"/> as fits; returns the bytes taken.</summary>
+    public int Write(ReadOnlySpan<byte> data)
+    {
+        var n = Math.Min(data.Length, Free);
+        CopyIn(Count, data[..n]);
+        Count += n;
+        return n;
+    }
+
+    /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/> from the head (beyond <see cref="Count"/>, for out-of-order data).</summary>
+    public void WriteAt(int offset, ReadOnlySpan<byte> data) => CopyIn(offset, data);
+
+    /// <summary>Makes <paramref name="count"/> bytes already written beyond the end part of the stored data.</summary>
+    public void Extend(int count) => Count += count;
+
+    /// <summary>Copies <paramref name="destination"/>.Length bytes starting at <paramref name="offset"/> from the head.</summary>
+    public void CopyOut(int offset, Span<byte> destination)
+    {
+        var start = (_head + offset) % _buffer.Length;
+        var first = Math.Min(destination.Length, _buffer.Length - start);
+        _buffer.AsSpan(start, first).CopyTo(destination);
+        if (first < destination.Length)
+        {
+            _buffer.AsSpan(0, destination.Length - first).CopyTo(destination[first..]);
+        }
+    }
+
+    /// <summary>Drops <paramref name="count"/> bytes from the head.</summary>
+    public void Consume(int count)
+    {
+        count = Math.Min(count, Count);
+        _head = (_head + count) % _buffer.Length;
+        Count -= count;
+        if (Count == 0)
+        {
+            _head = 0;
+        }
+    }
+
+    /// <summary>Reads and consumes up to <paramref name="destination"/>.Length bytes.</summary>
+    public int Read(Span<byte> destination)
+    {
+        var n = Math.Min(destination.Length, Count);
+        CopyOut(0, destination[..n]);
+        Consume(n);
+        return n;
+    }
+
+    public void Clear()
+    {
+        _head = 0;
+        Count = 0;
+    }
+
+    private void CopyIn(int offset, ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty)
+        {
+            return;
+        }
+
+        var start = (_head + offset) % _buffer.Length;
+        var first = Math.Min(data.Length, _buffer.Length - start);
+        data[..first].CopyTo(_buffer.AsSpan(start));
+        if (first < data.Length)
+        {
+            data[first..].CopyTo(_buffer.AsSpan(0));
+        }
+    }
+}
+
+/// <summary>Out-of-order ranges held in the receive ring beyond rcv_nxt (the reassembly queue), as sequence ranges.</summary>
+internal sealed class ReassemblyRanges
+{
+    public const int MaxRanges = 32;
+    private readonly uint[] _start = new uint[MaxRanges];
+    private readonly uint[] _end = new uint[MaxRanges];
+
+    public int Count { get; private set; }
+
+    /// <summary>Index of the range that took the most recent segment (reported first in SACK, RFC 2018 §4).</summary>
+    public int Latest { get; private set; } = -1;
+
+    public uint Start(int i) => _start[i];
+
+    public uint End(int i) => _end[i];
+
+    /// <summary>Adds [start,end); merges neighbours. False when the table is full (the segment is dropped).</summary>
+    public bool Add(uint start, uint end)
+    {
+        // Find insertion point (ranges are sorted and disjoint).
+        var i = 0;
+        while (i < Count && Seq.Lt(_end[i], start))
+        {
+            i++;
+        }
+
+        if (i < Count && Seq.Leq(_start[i], end))
+        {
+            _start[i] = Seq.Min(_start[i], start);
+            _end[i] = Seq.Max(_end[i], end);
+            while (i + 1 < Count && Seq.Leq(_start[i + 1], _end[i]))
+            {
+                _end[i] = Seq.Max(_end[i], _end[i + 1]);
+                RemoveAt(i + 1);
+            }
+
+            Latest = i;
+            return true;
+        }
+
+        if (Count == MaxRanges)
+        {
+            return false;
+        }
+
+        for (var j = Count; j > i; j--)
+        {
+            _start[j] = _start[j - 1];
+            _end[j] = _end[j - 1];
+        }
+
+        _start[i] = start;
+        _end[i] = end;
+        Count++;
+        Latest = i;
+        return true;
+    }
+
+    /// <summary>After rcv_nxt moved to <paramref name="rcvNxt"/>: removes covered ranges and returns the new rcv_nxt (extended over a range that now touches it).</summary>
+    public uint Advance(uint rcvNxt)
+    {
+        while (Count > 0 && Seq.Leq(_start[0], rcvNxt))
+        {
+            rcvNxt = Seq.Max(rcvNxt, _end[0]);
+            RemoveAt(0);
+        }
+
+        return rcvNxt;
+    }
+
+    public void Clear()
+    {
+        Count = 0;
+        Latest = -1;
+    }
+
+    private void RemoveAt(int i)
+    {
+        for (var j = i; j < Count - 1; j++)
+        {
+            _start[j] = _start[j + 1];
+            _end[j] = _end[j + 1];
+        }
+
+        Count--;
+        if (Latest == i)
+        {
+            Latest = -1;
+        }
+        else if (Latest > i)
+        {
+            Latest--;
+        }
+    }
+}
+
+/// <summary>Flags of a sent segment in the send map.</summary>
+[Flags]
+internal enum SentFlags : byte
+{
+    None = 0,
+    Sacked = 1,
+    Lost = 2,
+    Retransmitted = 4,
+    Fin = 8,
+    /// <summary>Retransmitted after being marked lost (counts in pipe again, RFC 6675).</summary>
+    Resent = 16,
+    TlpProbe = 32,
+}
+
+/// <summary>One transmitted segment: the unit of SACK scoreboard, RACK and RTT sampling (FreeBSD rack's sendmap entry).</summary>
+internal struct SentSegment
+{
+    public uint Start;
+    public int Length; // sequence space (payload + FIN)
+    public long SentAt; // last transmission, ns
+    public SentFlags Flags;
+    public byte Transmissions;
+
+    public readonly uint End => Start + (uint)Length;
+
+    public readonly bool Is(SentFlags f) => (Flags & f) != 0;
+}
+
+/// <summary>
+/// The segments in flight [snd_una, snd_max) in order, kept in a growable ring of structs: never allocates in
+/// steady state. Shared by both function blocks: the freebsd stack keeps its SACK scoreboard in it, rack its
+/// transmission times.
+/// </summary>
+internal sealed class SendMap
+{
+    private SentSegment[] _items = new SentSegment[64];
+    private int _head;
+
+    public int Count { get; private set; }
+
+    public ref SentSegment this[int i] => ref _items[(_head + i) % _items.Length];
+
+    public ref SentSegment Last => ref this[Count - 1];
+
+    public void Add(uint start, int length, long now, SentFlags flags)
+    {
+        if (Count == _items.Length)
+        {
+            var fresh = new SentSegment[_items.Length * 2];
+            for (var i = 0; i < Count; i++)
+            {
+                fresh[i] = this[i];
+            }
+
+            _items = fresh;
+            _head = 0;
+        }
+
+        _items[(_head + Count) % _items.Length] = new SentSegment { Start = start, Length = length, SentAt = now, Flags = flags, Transmissions = 1 };
+        Count++;
+    }
+
+    /// <summary>Removes everything below <paramref name="una"/>, trimming a partially acknowledged head.</summary>
+    public void AckTo(uint una)
+    {
+        while (Count > 0)
+        {
+            ref var first = ref this[0];
+            if (Seq.Leq(first.End, una))
+            {
+                _head = (_head + 1) % _items.Length;
+                Count--;
+                continue;
+            }
+
+            if (Seq.Lt(first.Start, una))
+            {
+                var cut = (int)(una - first.Start);
+                first.Start = una;
+                first.Length -= cut;
+            }
+
+            break;
+        }
+
+        if (Count == 0)
+        {
+            _head = 0;
+        }
+    }
+
+    /// <summary>Index of the segment holding <paramref name="seq"/>, or -1.</summary>
+    public int Find(uint seq)
+    {
+        for (var i = 0; i < Count; i++)
+        {
+            ref var s = ref this[i];
+            if (Seq.Geq(seq, s.Start) && Seq.Lt(seq, s.End))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    public void Clear()
+    {
+        _head = 0;
+        Count = 0;
+    }
+}

@@ -1,0 +1,252 @@
+using Sluice.Stack.Sockets;
+using Sluice.Stack.Time;
+
+namespace Sluice.Stack.Tcp;
+
+/// <summary>
+/// The TCP control block (struct tcpcb) shared by every function block: sequence space, windows, options,
+/// timers, RTT estimator, congestion state, the send map (SACK scoreboard) and the socket buffers.
+/// </summary>
+/// <remarks>
+/// Lives on the event loop. The function block that owns the connection (<see cref="FunctionBlock"/>) drives it;
+/// switching blocks hands the same control block over (tfb_tcp_fb_init / tfb_tcp_fb_fini).
+/// Sequence fields follow RFC 9293 names.
+/// </remarks>
+public sealed class TcpControlBlock : ITimerHandler
+{
+    internal readonly TcpStack Stack;
+    internal TcpSocket? Socket;
+    internal TcbFlags Flags;
+    internal TcpConnectionKey Key;
+
+    // Send sequence space.
+    internal uint Iss, SndUna, SndNxt, SndMax, SndWl1, SndWl2, SndRecover, SndBufSeq;
+    internal uint SndWnd, MaxSndWnd;
+
+    // Receive sequence space.
+    internal uint Irs, RcvNxt, RcvAdv, LastAckSent;
+
+    internal int PeerMss, UserMaxSeg;
+    internal int SndScale, RcvScale, RequestedRcvScale;
+    internal uint TsRecent, TsOffset;
+    internal long TsRecentAge;
+
+    // RTT (RFC 6298), nanoseconds.
+    internal long Srtt, RttVar, MinRtt = long.MaxValue, LatestRtt;
+    internal bool HaveRtt;
+    internal int RxtShift;
+    internal long LastChallengeAck;
+    internal int ChallengeAcksThisSecond;
+
+    // Congestion.
+    internal int Cwnd, Ssthresh;
+    internal long BytesAcked;
+    internal int DupAcks;
+    internal bool ForceOneRetransmit;
+    internal long DeliveredBytes, SynSentAt;
+    internal uint SackHigh;
+
+    // PRR (RFC 6937).
+    internal long PrrDelivered, PrrOut, RecoverFs;
+
+    internal readonly ByteRing SendBuffer;
+    internal readonly ByteRing RecvBuffer;
+    internal readonly ReassemblyRanges Reass = new();
+    internal readonly SendMap Map = new();
+    internal bool FinQueued, RemoteFinPending;
+    internal uint RemoteFinSeq;
+
+    internal readonly Timer RexmtTimer, PersistTimer, KeepTimer, TwoMslTimer, DelAckTimer;
+    internal TcpTimerKind RexmtMode;
+    internal int PersistShift, KeepProbes;
+    internal long LastInput;
+
+    internal long KeepIdle, KeepIntvl, KeepInit;
+    internal int KeepCnt;
+    internal object? FunctionBlockState;
+
+    // Per-connection counters (tcp_info).
+    internal long RetransmittedPackets, RetransmittedBytes, SentPackets, SentBytes, ReceivedPackets, ReceivedBytes, OutOfOrderPackets;
+
+    internal TcpControlBlock(TcpStack stack, ITcpFunctionBlock fb, ICongestionControl cc, bool ipv6)
+    {
+        Stack = stack;
+        FunctionBlock = fb;
+        CongestionControl = cc;
+        IsIPv6 = ipv6;
+        SendBuffer = new ByteRing((int)stack.SysctlSendSpace.Value);
+        RecvBuffer = new ByteRing((int)stack.SysctlRecvSpace.Value);
+        RexmtTimer = new Timer(this);
+        PersistTimer = new Timer(this);
+        KeepTimer = new Timer(this);
+        TwoMslTimer = new Timer(this);
+        DelAckTimer = new Timer(this);
+        Mss = (int)stack.SysctlMssDflt.Value;
+        Rto = stack.SysctlRexmitInitial.Value * Nanos.PerMillisecond;
+        KeepIdle = stack.SysctlKeepIdle.Value * Nanos.PerMillisecond;
+        KeepIntvl = stack.SysctlKeepIntvl.Value * Nanos.PerMillisecond;
+        KeepInit = stack.SysctlKeepInit.Value * Nanos.PerMillisecond;
+        KeepCnt = (int)stack.SysctlKeepCnt.Value;
+        Ssthresh = int.MaxValue / 2;
+        if (stack.SysctlDelayedAck.Value == 0)
+        {
+            // Delayed ACK disabled: every segment is acknowledged at once.
+        }
+    }
+
+    /// <summary>The connection's state.</summary>
+    public TcpState State { get; internal set; }
+
+    /// <summary>The function block (TCP stack) driving this connection.</summary>
+    public ITcpFunctionBlock FunctionBlock { get; internal set; }
+
+    /// <summary>The congestion-control module of this connection.</summary>
+    public ICongestionControl CongestionControl { get; internal set; }
+
+    /// <summary>True for IPv6.</summary>
+    public bool IsIPv6 { get; }
+
+    /// <summary>Local endpoint.</summary>
+    public InetEndpoint LocalEndpoint => new(Key.LocalAddress, Key.LocalPort);
+
+    /// <summary>Foreign endpoint.</summary>
+    public InetEndpoint RemoteEndpoint => new(Key.RemoteAddress, Key.RemotePort);
+
+    /// <summary>Effective maximum segment size (t_maxseg): payload bytes per segment.</summary>
+    public int Mss { get; internal set; }
+
+    /// <summary>Current retransmission timeout base in ns (before backoff).</summary>
+    public long Rto { get; internal set; }
+
+    /// <summary>Congestion window in bytes.</summary>
+    public int CongestionWindow => Cwnd;
+
+    /// <summary>Slow-start threshold in bytes.</summary>
+    public int SlowStartThreshold => Ssthresh;
+
+    /// <summary>Smoothed RTT in ns (0 before the first sample).</summary>
+    public long SmoothedRtt => Srtt;
+
+    /// <summary>Send window scale shift in use (0 when not negotiated).</summary>
+    public int SendScale => SndScale;
+
+    /// <summary>Receive window scale shift in use (0 when not negotiated).</summary>
+    public int ReceiveScale => RcvScale;
+
+    /// <summary>True when timestamps (RFC 7323) were negotiated.</summary>
+    public bool TimestampsEnabled => (Flags & TcbFlags.RcvdTstmp) != 0 && (Flags & TcbFlags.ReqTstmp) != 0;
+
+    /// <summary>True when SACK (RFC 2018) was negotiated.</summary>
+    public bool SackEnabled => (Flags & TcbFlags.SackPermit) != 0;
+
+    /// <summary>True while in loss recovery.</summary>
+    public bool InRecovery => (Flags & TcbFlags.FastRecovery) != 0;
+
+    /// <summary>Bytes queued in the send buffer (sent and unsent).</summary>
+    public int SendQueued => SendBuffer.Count;
+
+    /// <summary>Bytes readable in the receive buffer.</summary>
+    public int ReceiveQueued => RecvBuffer.Count;
+
+    internal long Now => Stack.Net.Loop.Now;
+
+    /// <summary>The largest window the peer can be offered (TCP_MAXWIN &lt;&lt; snd_scale).</summary>
+    internal int MaxWindow => (int)Math.Min(int.MaxValue / 2, 65535L << SndScale);
+
+    /// <summary>Bytes of unsent data in the send buffer beyond snd_nxt.</summary>
+    internal int Unsent => SendBuffer.Count - (int)(SndMax - SndBufSeq);
+
+    /// <summary>Whether a byte of sequence space is data in the send buffer.</summary>
+    internal int BufferOffset(uint seq) => (int)(seq - SndBufSeq);
+
+    internal bool Has(TcbFlags f) => (Flags & f) != 0;
+
+    /// <summary>The current RTO with backoff applied, clamped to FreeBSD's range.</summary>
+    internal long CurrentRto(bool syn = false)
+    {
+        var shift = Math.Min(RxtShift, 12);
+        long mult = syn ? SynBackoff[shift] : Backoff[shift];
+        return Math.Min(Rto * mult, 64 * Nanos.PerSecond);
+    }
+
+    private static readonly int[] Backoff = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
+    private static readonly int[] SynBackoff = [1, 1, 1, 1, 1, 2, 4, 8, 16, 32, 64, 64, 64];
+
+    /// <summary>RFC 6298 §2: updates SRTT, RTTVAR and RTO from a sample in ns.</summary>
+    internal void RttSample(long rtt)
+    {
+        rtt = Math.Max(rtt, 1);
+        LatestRtt = rtt;
+        MinRtt = Math.Min(MinRtt, rtt);
+        if (!HaveRtt)
+        {
+            Srtt = rtt;
+            RttVar = rtt / 2;
+            HaveRtt = true;
+        }
+        else
+        {
+            RttVar = ((3 * RttVar) + Math.Abs(Srtt - rtt)) / 4;
+            Srtt = ((7 * Srtt) + rtt) / 8;
+        }
+
+        // TCPT_RANGESET: value (+ slop for the default stack), at least max(rexmit_min, rtt + 2 ticks), at most 64 s.
+        var min = Math.Max(Stack.SysctlRexmitMin.Value * Nanos.PerMillisecond, rtt + (2 * Nanos.PerMillisecond));
+        var slop = FunctionBlock.UsesRexmitSlop ? Stack.SysctlRexmitSlop.Value * Nanos.PerMillisecond : 0;
+        Rto = Math.Clamp(Srtt + Math.Max(4 * RttVar, Nanos.PerMillisecond) + slop, min, 64 * Nanos.PerSecond);
+        RxtShift = 0;
+    }
+
+    /// <summary>Timestamp clock (ms) for TSval.</summary>
+    internal uint TsNow => (uint)(Now / Nanos.PerMillisecond) + TsOffset;
+
+    /// <summary>Receive window we can offer: free space in the receive buffer, never shrinking below what was advertised.</summary>
+    internal uint ReceiveWindow()
+    {
+        var free = RecvBuffer.Free;
+        var win = (long)Math.Max(0, free);
+        var advertised = (long)(int)(RcvAdv - RcvNxt);
+        win = Math.Max(win, Math.Max(advertised, 0));
+        return (uint)Math.Min(win, 65535L << RcvScale);
+    }
+
+    void ITimerHandler.OnTimer(Timer timer)
+    {
+        TcpTimerKind kind;
+        if (ReferenceEquals(timer, RexmtTimer))
+        {
+            kind = RexmtMode;
+        }
+        else if (ReferenceEquals(timer, PersistTimer))
+        {
+            kind = TcpTimerKind.Persist;
+        }
+        else if (ReferenceEquals(timer, KeepTimer))
+        {
+            kind = TcpTimerKind.Keepalive;
+        }
+        else if (ReferenceEquals(timer, TwoMslTimer))
+        {
+            kind = TcpTimerKind.TwoMsl;
+        }
+        else
+        {
+            kind = TcpTimerKind.DelayedAck;
+        }
+
+        FunctionBlock.TimerExpired(this, kind);
+    }
+
+    internal void CancelTimers()
+    {
+        var loop = Stack.Net.Loop;
+        loop.Cancel(RexmtTimer);
+        loop.Cancel(PersistTimer);
+        loop.Cancel(KeepTimer);
+        loop.Cancel(TwoMslTimer);
+        loop.Cancel(DelAckTimer);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"{LocalEndpoint} {RemoteEndpoint} {TcpStateNames.Of(State)}";
+}

@@ -1,0 +1,653 @@
+using Sluice.Stack.Sockets;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack.Tcp;
+
+public abstract partial class TcpFunctionBlockBase
+{
+    void ITcpFunctionBlock.SegmentInput(TcpControlBlock tcb, ref TcpSegment s) => SegmentInput(tcb, ref s);
+
+    /// <summary>tcp_do_segment: RFC 9293 §3.10.7 for a connection past LISTEN.</summary>
+    internal void SegmentInput(TcpControlBlock tcb, ref TcpSegment s)
+    {
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        var now = tcb.Now;
+        tcb.LastInput = now;
+        tcb.KeepProbes = 0;
+
+        if (tcb.State == TcpState.SynSent)
+        {
+            SynSentInput(tcb, ref s);
+            return;
+        }
+
+        if (tcb.State == TcpState.Closed)
+        {
+            return;
+        }
+
+        var tiwin = s.Has(TcpFlags.Syn) ? s.Window : s.Window << tcb.SndScale;
+
+        // RFC 7323 §5.3: PAWS.
+        if (tcb.TimestampsEnabled && s.Options.HasTimestamps && !s.Has(TcpFlags.Rst) && tcb.TsRecent != 0 && Seq.Lt(s.Options.TsVal, tcb.TsRecent))
+        {
+            if (now - tcb.TsRecentAge > 24L * 24 * 3600 * Nanos.PerSecond)
+            {
+                tcb.TsRecent = 0;
+            }
+            else
+            {
+                stats.tcps_pawsdrop++;
+                stats.tcps_rcvduppack++;
+                AckNow(tcb);
+                return;
+            }
+        }
+
+        var rcvWnd = (uint)Math.Max(tcb.RecvBuffer.Free, 0);
+
+        // RFC 5961 §3.2: RST must match rcv_nxt exactly; in-window RSTs get a challenge ACK.
+        if (s.Has(TcpFlags.Rst))
+        {
+            var inWindow = Seq.Geq(s.Seq, tcb.RcvNxt) && Seq.Lt(s.Seq, tcb.RcvNxt + Math.Max(rcvWnd, 1));
+            if (s.Seq == tcb.RcvNxt || (tcb.State == TcpState.SynReceived && inWindow))
+            {
+                var error = tcb.State switch
+                {
+                    TcpState.SynReceived => Errno.ECONNREFUSED,
+                    TcpState.CloseWait => Errno.EPIPE,
+                    _ => Errno.ECONNRESET,
+                };
+                if (tcb.State == TcpState.TimeWait)
+                {
+                    error = Errno.None;
+                }
+
+                stats.tcps_drops++;
+                Close(tcb, error);
+                return;
+            }
+
+            if (inWindow)
+            {
+                stats.tcps_badrst++;
+                ChallengeAck(tcb);
+            }
+
+            return;
+        }
+
+        // RFC 5961 §4.2: a SYN on a synchronised connection gets a challenge ACK.
+        if (s.Has(TcpFlags.Syn))
+        {
+            if (tcb.State == TcpState.SynReceived && s.Seq == tcb.Irs)
+            {
+                // Retransmitted SYN: resend the SYN-ACK (syncache_add for an existing entry).
+                stats.tcps_sc_dupsyn++;
+                tcb.SndNxt = tcb.Iss;
+                Output(tcb);
+                return;
+            }
+
+            if (tcb.State == TcpState.TimeWait && Seq.Gt(s.Seq, tcb.RcvNxt))
+            {
+                // A new incarnation (RFC 9293 §3.10.7.4 note / tcp_twcheck): let the listener take it.
+                Close(tcb, Errno.None);
+                return;
+            }
+
+            ChallengeAck(tcb);
+            return;
+        }
+
+        if (!s.Has(TcpFlags.Ack))
+        {
+            return;
+        }
+
+        if (tcb.State == TcpState.TimeWait)
+        {
+            // Only a retransmitted FIN is answered; it restarts 2MSL.
+            if (s.Has(TcpFlags.Fin))
+            {
+                AckNow(tcb);
+                stack.Net.Loop.ScheduleAfter(tcb.TwoMslTimer, 2 * stack.SysctlMsl.Value * Nanos.PerMillisecond);
+            }
+
+            return;
+        }
+
+        // Trim data before rcv_nxt (duplicates).
+        var payload = s.Payload;
+        var fin = s.Has(TcpFlags.Fin);
+        var seq = s.Seq;
+        var todrop = (int)(tcb.RcvNxt - seq);
+        if (todrop > 0)
+        {
+            if (todrop > payload.Length || (todrop == payload.Length && !fin))
+            {
+                stats.tcps_rcvduppack++;
+                stats.tcps_rcvdupbyte += payload.Length;
+                if (todrop > payload.Length)
+                {
+                    fin = false;
+                }
+
+                payload = default;
+                tcb.Flags |= TcbFlags.AckNow;
+            }
+            else
+            {
+                stats.tcps_rcvpartduppack++;
+                stats.tcps_rcvpartdupbyte += todrop;
+                payload = payload[todrop..];
+            }
+
+            seq = tcb.RcvNxt;
+        }
+
+        // Data after the application closed: RST (tcp_input "rcvafterclose").
+        if (tcb.Socket is { IsFullyClosed: true } && tcb.State > TcpState.CloseWait && payload.Length > 0)
+        {
+            stats.tcps_rcvafterclose++;
+            Drop(tcb, Errno.ECONNABORTED);
+            return;
+        }
+
+        // Trim data beyond the window.
+        todrop = (int)(seq + (uint)payload.Length - (tcb.RcvNxt + rcvWnd));
+        if (todrop > 0)
+        {
+            stats.tcps_rcvpackafterwin++;
+            if (todrop >= payload.Length)
+            {
+                if (rcvWnd == 0 && seq == tcb.RcvNxt)
+                {
+                    stats.tcps_rcvwinprobe++;
+                    tcb.Flags |= TcbFlags.AckNow;
+                    payload = default;
+                    fin = false;
+                }
+                else
+                {
+                    stats.tcps_rcvbyteafterwin += payload.Length;
+                    AckNow(tcb);
+                    return;
+                }
+            }
+            else
+            {
+                stats.tcps_rcvbyteafterwin += todrop;
+                payload = payload[..^todrop];
+                fin = false;
+            }
+        }
+
+        // RFC 7323 §4.3: remember the peer's timestamp.
+        if (s.Options.HasTimestamps && Seq.Leq(seq, tcb.LastAckSent) && Seq.Leq(tcb.LastAckSent, seq + (uint)payload.Length + (fin ? 1u : 0u)))
+        {
+            tcb.TsRecentAge = now;
+            tcb.TsRecent = s.Options.TsVal;
+        }
+
+        // ---- ACK processing (RFC 9293 §3.10.7.4 fifth) ----
+        var ack = s.Ack;
+        if (tcb.State == TcpState.SynReceived)
+        {
+            if (Seq.Gt(ack, tcb.SndUna) && Seq.Leq(ack, tcb.SndMax))
+            {
+                Established(tcb);
+                tcb.SndWnd = tiwin;
+                tcb.MaxSndWnd = Math.Max(tcb.MaxSndWnd, tiwin);
+                tcb.SndWl1 = seq - 1;
+                tcb.SndWl2 = ack;
+                tcb.Socket?.OnEstablished();
+                if (tcb.State == TcpState.Closed)
+                {
+                    return;
+                }
+            }
+            else
+            {
+                stack.RespondReset(tcb.Key, ref s);
+                return;
+            }
+        }
+
+        if (Seq.Gt(ack, tcb.SndMax))
+        {
+            stats.tcps_rcvacktoomuch++;
+            AckNow(tcb);
+            return;
+        }
+
+        // RFC 5961 §5.2: ACKs too old to be credible get a challenge ACK.
+        if (Seq.Lt(ack, tcb.SndUna - Math.Max(tcb.MaxSndWnd, 1)))
+        {
+            ChallengeAck(tcb);
+            return;
+        }
+
+        var deliveredBefore = tcb.DeliveredBytes;
+        var sacked = s.Options.SackCount > 0 && tcb.SackEnabled ? ProcessSack(tcb, ref s.Options) : 0;
+        if (Seq.Leq(ack, tcb.SndUna))
+        {
+            var pureDup = payload.Length == 0 && !fin && tiwin == tcb.SndWnd && ack == tcb.SndUna && tcb.SndMax != tcb.SndUna;
+            if (pureDup || (sacked > 0 && ack == tcb.SndUna))
+            {
+                stats.tcps_rcvdupack++;
+                OnDuplicateAck(tcb, sacked);
+            }
+        }
+        else
+        {
+            var acked = (int)(ack - tcb.SndUna);
+            stats.tcps_rcvackpack++;
+            stats.tcps_rcvackbyte += acked;
+            SampleRtt(tcb, ack, ref s);
+            for (var i = 0; i < tcb.Map.Count; i++)
+            {
+                ref var e = ref tcb.Map[i];
+                if (Seq.Gt(e.End, ack))
+                {
+                    break;
+                }
+
+                if (!e.Is(SentFlags.Sacked))
+                {
+                    OnSegmentDelivered(tcb, ref e, now);
+                    tcb.DeliveredBytes += e.Length;
+                }
+            }
+
+            var ourFinAcked = tcb.Has(TcbFlags.SentFin) && ack == tcb.SndMax;
+            var dataEnd = tcb.SndBufSeq + (uint)tcb.SendBuffer.Count;
+            var consumed = (int)(Seq.Min(ack, dataEnd) - tcb.SndBufSeq);
+            if (consumed > 0)
+            {
+                tcb.SendBuffer.Consume(consumed);
+                tcb.SndBufSeq += (uint)consumed;
+            }
+
+            tcb.Map.AckTo(ack);
+            var oldUna = tcb.SndUna;
+            tcb.SndUna = ack;
+            if (Seq.Lt(tcb.SndNxt, ack))
+            {
+                tcb.SndNxt = ack;
+            }
+
+            tcb.ForceOneRetransmit = false;
+            OnNewAck(tcb, oldUna, acked, (int)(tcb.DeliveredBytes - deliveredBefore));
+
+            var loop = stack.Net.Loop;
+            if (tcb.SndUna == tcb.SndMax)
+            {
+                loop.Cancel(tcb.RexmtTimer);
+                tcb.RxtShift = 0;
+            }
+            else
+            {
+                ArmTimer(tcb, restart: true);
+            }
+
+            if (consumed > 0)
+            {
+                tcb.Socket?.OnWritable();
+            }
+
+            if (ourFinAcked)
+            {
+                switch (tcb.State)
+                {
+                    case TcpState.FinWait1:
+                        tcb.State = TcpState.FinWait2;
+                        if (tcb.Socket is null or { IsFullyClosed: true })
+                        {
+                            loop.ScheduleAfter(tcb.TwoMslTimer, stack.SysctlFinWait2Timeout.Value * Nanos.PerMillisecond);
+                        }
+
+                        break;
+                    case TcpState.Closing:
+                        EnterTimeWait(tcb);
+                        return;
+                    case TcpState.LastAck:
+                        Close(tcb, Errno.None);
+                        return;
+                }
+            }
+        }
+
+        if (sacked > 0 || Seq.Gt(ack, tcb.SndUna) || true)
+        {
+            AfterAck(tcb, (int)(tcb.DeliveredBytes - deliveredBefore));
+        }
+
+        // Window update (RFC 9293 §3.10.7.4: SND.WL1/WL2 rule).
+        if (Seq.Lt(tcb.SndWl1, seq) || (tcb.SndWl1 == seq && (Seq.Lt(tcb.SndWl2, ack) || (tcb.SndWl2 == ack && tiwin > tcb.SndWnd))))
+        {
+            if (tcb.SndWl2 == ack && tiwin > tcb.SndWnd)
+            {
+                stats.tcps_rcvwinupd++;
+            }
+
+            tcb.SndWnd = tiwin;
+            tcb.SndWl1 = seq;
+            tcb.SndWl2 = ack;
+            tcb.MaxSndWnd = Math.Max(tcb.MaxSndWnd, tiwin);
+            if (tiwin > 0)
+            {
+                stack.Net.Loop.Cancel(tcb.PersistTimer);
+                tcb.PersistShift = 0;
+            }
+        }
+
+        // ---- Data (RFC 9293 §3.10.7.4 seventh) ----
+        if ((payload.Length > 0 || fin) && tcb.State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived
+            || (fin && tcb.State is TcpState.CloseWait or TcpState.Closing or TcpState.LastAck))
+        {
+            ReceiveData(tcb, seq, payload, fin);
+            if (tcb.State == TcpState.Closed)
+            {
+                return;
+            }
+        }
+
+        Output(tcb);
+    }
+
+    private static void ReceiveData(TcpControlBlock tcb, uint seq, ReadOnlySpan<byte> payload, bool fin)
+    {
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        var readable = false;
+        if (tcb.Has(TcbFlags.RcvdFin) || tcb.State is TcpState.CloseWait or TcpState.Closing or TcpState.LastAck)
+        {
+            // Already past the peer's FIN: only a retransmitted FIN, which needs an ACK.
+            tcb.Flags |= TcbFlags.AckNow;
+            return;
+        }
+
+        if (payload.Length > 0)
+        {
+            tcb.ReceivedPackets++;
+            if (seq == tcb.RcvNxt && tcb.Reass.Count == 0)
+            {
+                tcb.RecvBuffer.Write(payload);
+                tcb.RcvNxt += (uint)payload.Length;
+                tcb.ReceivedBytes += payload.Length;
+                stats.tcps_rcvpack++;
+                stats.tcps_rcvbyte += payload.Length;
+                readable = true;
+                if (stack.SysctlDelayedAck.Value != 0 && !tcb.Has(TcbFlags.DelAck) && !fin)
+                {
+                    tcb.Flags |= TcbFlags.DelAck;
+                    if (!tcb.DelAckTimer.IsScheduled)
+                    {
+                        stack.Net.Loop.ScheduleAfter(tcb.DelAckTimer, stack.SysctlDelAckTime.Value * Nanos.PerMillisecond);
+                    }
+                }
+                else
+                {
+                    tcb.Flags |= TcbFlags.AckNow;
+                }
+            }
+            else
+            {
+                var offset = (int)(seq - tcb.RcvNxt);
+                if (offset > 0 && !tcb.Reass.Add(seq, seq + (uint)payload.Length))
+                {
+                    tcb.Flags |= TcbFlags.AckNow;
+                    return;
+                }
+
+                tcb.RecvBuffer.WriteAt(tcb.RecvBuffer.Count + offset, payload);
+                if (offset == 0)
+                {
+                    var end = tcb.Reass.Advance(seq + (uint)payload.Length);
+                    var gained = (int)(end - tcb.RcvNxt);
+                    tcb.RecvBuffer.Extend(gained);
+                    tcb.RcvNxt = end;
+                    tcb.ReceivedBytes += gained;
+                    stats.tcps_rcvpack++;
+                    stats.tcps_rcvbyte += gained;
+                    readable = true;
+                }
+                else
+                {
+                    stats.tcps_rcvoopack++;
+                    stats.tcps_rcvoobyte += payload.Length;
+                    tcb.OutOfOrderPackets++;
+                }
+
+                // RFC 5681 §4.2: out-of-order data and hole fills are acknowledged at once.
+                tcb.Flags |= TcbFlags.AckNow;
+            }
+        }
+
+        if (fin)
+        {
+            tcb.RemoteFinPending = true;
+            tcb.RemoteFinSeq = seq + (uint)payload.Length;
+        }
+
+        if (tcb.RemoteFinPending && tcb.RemoteFinSeq == tcb.RcvNxt && tcb.Reass.Count == 0)
+        {
+            tcb.RemoteFinPending = false;
+            tcb.Flags |= TcbFlags.RcvdFin | TcbFlags.AckNow;
+            tcb.RcvNxt++;
+            switch (tcb.State)
+            {
+                case TcpState.SynReceived:
+                case TcpState.Established:
+                    tcb.State = TcpState.CloseWait;
+                    break;
+                case TcpState.FinWait1:
+                    tcb.State = TcpState.Closing;
+                    break;
+                case TcpState.FinWait2:
+                    EnterTimeWait(tcb);
+                    break;
+            }
+
+            readable = true;
+        }
+
+        if (readable)
+        {
+            tcb.Socket?.OnReadable();
+        }
+    }
+
+    private static void EnterTimeWait(TcpControlBlock tcb)
+    {
+        var loop = tcb.Stack.Net.Loop;
+        tcb.State = TcpState.TimeWait;
+        loop.Cancel(tcb.RexmtTimer);
+        loop.Cancel(tcb.PersistTimer);
+        loop.Cancel(tcb.KeepTimer);
+        tcb.Flags |= TcbFlags.AckNow;
+        tcb.Stack.Emit(AckSegment(tcb), tcb);
+        tcb.Flags &= ~(TcbFlags.AckNow | TcbFlags.DelAck);
+        loop.Cancel(tcb.DelAckTimer);
+        loop.ScheduleAfter(tcb.TwoMslTimer, 2 * tcb.Stack.SysctlMsl.Value * Nanos.PerMillisecond);
+        tcb.Socket?.OnTimeWait();
+    }
+
+    private void SynSentInput(TcpControlBlock tcb, ref TcpSegment s)
+    {
+        var stack = tcb.Stack;
+        if (s.Has(TcpFlags.Ack) && (Seq.Leq(s.Ack, tcb.Iss) || Seq.Gt(s.Ack, tcb.SndMax)))
+        {
+            stack.RespondReset(tcb.Key, ref s);
+            return;
+        }
+
+        if (s.Has(TcpFlags.Rst))
+        {
+            if (s.Has(TcpFlags.Ack))
+            {
+                stack.Statistics.tcps_conndrops++;
+                Close(tcb, Errno.ECONNREFUSED);
+            }
+
+            return;
+        }
+
+        if (!s.Has(TcpFlags.Syn))
+        {
+            return;
+        }
+
+        tcb.Irs = s.Seq;
+        tcb.RcvNxt = s.Seq + 1;
+        tcb.RcvAdv = tcb.RcvNxt;
+        NegotiateOptions(tcb, ref s);
+        tcb.SndWnd = s.Window;
+        tcb.MaxSndWnd = s.Window;
+        if (s.Has(TcpFlags.Ack))
+        {
+            if (tcb.RxtShift == 0 && tcb.SynSentAt > 0)
+            {
+                tcb.RttSample(tcb.Now - tcb.SynSentAt);
+                stack.Statistics.tcps_rttupdated++;
+            }
+
+            tcb.SndUna = s.Ack;
+            tcb.SndWl1 = s.Seq;
+            tcb.SndWl2 = s.Ack;
+            stack.Net.Loop.Cancel(tcb.RexmtTimer);
+            tcb.RxtShift = 0;
+            Established(tcb);
+            tcb.Flags |= TcbFlags.AckNow;
+            tcb.Socket?.OnEstablished();
+            Output(tcb);
+            return;
+        }
+
+        // Simultaneous open (RFC 9293 §3.5, Figure 8): SYN-RECEIVED, resend our SYN with an ACK.
+        tcb.State = TcpState.SynReceived;
+        tcb.SndWl1 = s.Seq;
+        tcb.SndNxt = tcb.Iss;
+        Output(tcb);
+    }
+
+    /// <summary>RFC 5961 §7: challenge ACKs, rate limited (net.inet.tcp.ack_war_cnt: 5 per 1000 ms).</summary>
+    private static void ChallengeAck(TcpControlBlock tcb)
+    {
+        var now = tcb.Now;
+        if (now - tcb.LastChallengeAck >= Nanos.PerSecond)
+        {
+            tcb.LastChallengeAck = now;
+            tcb.ChallengeAcksThisSecond = 0;
+        }
+
+        if (tcb.ChallengeAcksThisSecond >= 5)
+        {
+            return;
+        }
+
+        tcb.ChallengeAcksThisSecond++;
+        tcb.Stack.Statistics.tcps_challenge_ack++;
+        AckNow(tcb);
+    }
+
+    private static void AckNow(TcpControlBlock tcb)
+    {
+        tcb.Stack.Statistics.tcps_sndacks++;
+        tcb.Stack.Emit(AckSegment(tcb), tcb);
+        tcb.Flags &= ~(TcbFlags.AckNow | TcbFlags.DelAck);
+        tcb.Stack.Net.Loop.Cancel(tcb.DelAckTimer);
+    }
+
+    private static void SampleRtt(TcpControlBlock tcb, uint ack, ref TcpSegment s)
+    {
+        // Karn: only segments sent once; the newest one the ACK covers.
+        long sentAt = -1;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (Seq.Gt(e.End, ack))
+            {
+                break;
+            }
+
+            if (e.Transmissions == 1 && !e.Is(SentFlags.Sacked))
+            {
+                sentAt = Math.Max(sentAt, e.SentAt);
+            }
+        }
+
+        if (sentAt < 0 && tcb.State == TcpState.SynReceived && tcb.RxtShift == 0 && tcb.SynSentAt > 0)
+        {
+            sentAt = tcb.SynSentAt;
+        }
+
+        if (sentAt >= 0)
+        {
+            tcb.Stack.Statistics.tcps_rttupdated++;
+            tcb.RttSample(tcb.Now - sentAt);
+        }
+    }
+
+    /// <summary>Marks segments covered by the SACK blocks; returns newly SACKed bytes (tcp_sack_doack).</summary>
+    private int ProcessSack(TcpControlBlock tcb, ref TcpSegmentOptions o)
+    {
+        tcb.Stack.Statistics.tcps_sack_rcv_blocks++;
+        var newly = 0;
+        var now = tcb.Now;
+        for (var b = 0; b < o.SackCount; b++)
+        {
+            var (left, right) = o.Sack(b);
+            // RFC 2018 / tcp_sack_doack: ignore blocks outside (snd_una, snd_max] or inverted.
+            if (!Seq.Lt(left, right) || Seq.Leq(right, tcb.SndUna) || Seq.Gt(right, tcb.SndMax) || Seq.Lt(left, tcb.SndUna))
+            {
+                continue;
+            }
+
+            for (var i = 0; i < tcb.Map.Count; i++)
+            {
+                ref var e = ref tcb.Map[i];
+                if (Seq.Geq(e.Start, right))
+                {
+                    break;
+                }
+
+                if (!e.Is(SentFlags.Sacked) && Seq.Geq(e.Start, left) && Seq.Leq(e.End, right))
+                {
+                    e.Flags |= SentFlags.Sacked;
+                    newly += e.Length;
+                    tcb.DeliveredBytes += e.Length;
+                    if (Seq.Gt(e.End, tcb.SackHigh))
+                    {
+                        tcb.SackHigh = e.End;
+                    }
+
+                    OnSegmentDelivered(tcb, ref e, now);
+                }
+            }
+        }
+
+        return newly;
+    }
+
+    // ---------------------------------------------------------------- hooks
+
+    /// <summary>A segment was cumulatively ACKed or SACKed (RACK's update step).</summary>
+    internal virtual void OnSegmentDelivered(TcpControlBlock tcb, ref SentSegment segment, long now)
+    {
+    }
+
+    /// <summary>A duplicate ACK arrived (with <paramref name="sackedBytes"/> newly SACKed).</summary>
+    internal abstract void OnDuplicateAck(TcpControlBlock tcb, int sackedBytes);
+
+    /// <summary>snd_una advanced by <paramref name="acked"/> (from <paramref name="oldUna"/>).</summary>
+    internal abstract void OnNewAck(TcpControlBlock tcb, uint oldUna, int acked, int delivered);
+
+    /// <summary>Called after every acceptable ACK (loss detection point for RACK).</summary>
+    internal virtual void AfterAck(TcpControlBlock tcb, int delivered)
+    {
+    }
+}

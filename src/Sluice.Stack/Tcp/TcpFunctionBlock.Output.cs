@@ -1,0 +1,522 @@
+using Sluice.Stack.Sockets;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack.Tcp;
+
+public abstract partial class TcpFunctionBlockBase
+{
+    /// <summary>Header fields common to every segment of <paramref name="tcb"/>: ACK, window, timestamps.</summary>
+    internal static OutSegment AckSegment(TcpControlBlock tcb)
+    {
+        var win = tcb.ReceiveWindow();
+        var o = new OutSegment
+        {
+            Key = tcb.Key,
+            Seq = tcb.SndMax,
+            Ack = tcb.RcvNxt,
+            Flags = TcpFlags.Ack,
+            Window = win >> tcb.RcvScale,
+            WindowScale = -1,
+        };
+        if (tcb.TimestampsEnabled)
+        {
+            o.Timestamps = true;
+            o.TsVal = tcb.TsNow;
+            o.TsEcr = tcb.TsRecent;
+        }
+
+        var adv = tcb.RcvNxt + ((win >> tcb.RcvScale) << tcb.RcvScale);
+        if (Seq.Gt(adv, tcb.RcvAdv))
+        {
+            tcb.RcvAdv = adv;
+        }
+
+        tcb.LastAckSent = tcb.RcvNxt;
+        return o;
+    }
+
+    /// <summary>Payload bytes per segment: the MSS less the timestamp option (tcp_output's "len > tp->t_maxseg - optlen").</summary>
+    internal static int SegmentSize(TcpControlBlock tcb) => Math.Max(tcb.Mss - (tcb.TimestampsEnabled ? 12 : 0) - (tcb.SackEnabled && tcb.Reass.Count > 0 ? 12 : 0), 1);
+
+    /// <summary>RFC 6675 pipe: bytes believed in the network.</summary>
+    internal static int Pipe(TcpControlBlock tcb)
+    {
+        var pipe = 0;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (!e.Is(SentFlags.Sacked) && (!e.Is(SentFlags.Lost) || e.Is(SentFlags.Resent)))
+            {
+                pipe += e.Length;
+            }
+        }
+
+        return pipe;
+    }
+
+    /// <summary>Bytes congestion control lets this block send now.</summary>
+    internal abstract int CongestionAllowance(TcpControlBlock tcb);
+
+    /// <summary>Starts the retransmission (or probe) timer; <paramref name="restart"/> re-arms a running one.</summary>
+    internal virtual void ArmTimer(TcpControlBlock tcb, bool restart)
+    {
+        if (!restart && tcb.RexmtTimer.IsScheduled)
+        {
+            return;
+        }
+
+        tcb.RexmtMode = TcpTimerKind.Retransmit;
+        tcb.Stack.Net.Loop.ScheduleAfter(tcb.RexmtTimer, tcb.CurrentRto());
+    }
+
+    /// <summary>Hook: a segment of <paramref name="bytes"/> was sent (PRR counts it).</summary>
+    internal virtual void OnSent(TcpControlBlock tcb, int bytes, bool retransmission)
+    {
+    }
+
+    /// <inheritdoc />
+    public void Output(TcpControlBlock tcb)
+    {
+        if (tcb.State is TcpState.Closed or TcpState.Listen or TcpState.TimeWait)
+        {
+            return;
+        }
+
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        var loop = stack.Net.Loop;
+        for (var guard = 0; guard < 4096; guard++)
+        {
+            if (tcb.State is TcpState.SynSent or TcpState.SynReceived && tcb.SndNxt == tcb.Iss)
+            {
+                SendSyn(tcb);
+                return;
+            }
+
+            if (tcb.State == TcpState.SynSent)
+            {
+                return;
+            }
+
+            if (tcb.State == TcpState.SynReceived)
+            {
+                if (tcb.Has(TcbFlags.AckNow))
+                {
+                    AckNow(tcb);
+                }
+
+                return;
+            }
+
+            // Retransmissions chosen by the block's loss detection.
+            var idx = FirstLostSegment(tcb);
+            if (idx >= 0)
+            {
+                ref var e = ref tcb.Map[idx];
+                var allowance = CongestionAllowance(tcb);
+                if (tcb.ForceOneRetransmit || allowance >= Math.Min(e.Length, SegmentSize(tcb)))
+                {
+                    tcb.ForceOneRetransmit = false;
+                    Retransmit(tcb, ref e);
+                    continue;
+                }
+            }
+
+            var seg = SegmentSize(tcb);
+            var unsent = tcb.Unsent;
+            var flight = (int)(tcb.SndMax - tcb.SndUna);
+            var wndRoom = (long)tcb.SndWnd - flight;
+            var ccRoom = CongestionAllowance(tcb);
+            var len = (int)Math.Max(0, Math.Min(Math.Min(unsent, wndRoom), Math.Min(ccRoom, seg)));
+            if (tcb.Has(TcbFlags.ForceData) && unsent > 0)
+            {
+                // Persist probe or TLP: one segment (one byte into a zero window) regardless of cwnd.
+                len = (int)Math.Max(len, wndRoom > 0 ? Math.Min(Math.Min(wndRoom, seg), unsent) : 1);
+            }
+
+            var finPending = tcb.FinQueued && !tcb.Has(TcbFlags.SentFin);
+            var sendFin = finPending && len == unsent;
+            var send = false;
+            if (len > 0)
+            {
+                // tcp_output: full segments, or the rest of the buffer when idle/TCP_NODELAY (Nagle, RFC 896), or half the peer's largest window, or forced.
+                send = len == seg
+                    || (len == unsent && (tcb.Has(TcbFlags.NoDelay) || flight == 0 || sendFin))
+                    || len >= (long)tcb.MaxSndWnd / 2
+                    || tcb.Has(TcbFlags.ForceData);
+            }
+            else if (finPending && unsent == 0)
+            {
+                send = true;
+            }
+
+            if (send)
+            {
+                tcb.Flags &= ~TcbFlags.ForceData;
+                SendNew(tcb, len, sendFin);
+                continue;
+            }
+
+            if (unsent > 0 && wndRoom <= 0 && flight == 0 && !tcb.RexmtTimer.IsScheduled && !tcb.PersistTimer.IsScheduled)
+            {
+                SetPersist(tcb);
+            }
+
+            if (tcb.Has(TcbFlags.AckNow))
+            {
+                AckNow(tcb);
+            }
+
+            return;
+        }
+
+        _ = loop;
+        _ = stats;
+    }
+
+    private static int FirstLostSegment(TcpControlBlock tcb)
+    {
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (e.Is(SentFlags.Lost) && !e.Is(SentFlags.Resent) && !e.Is(SentFlags.Sacked))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private void SendSyn(TcpControlBlock tcb)
+    {
+        var stack = tcb.Stack;
+        var synAck = tcb.State == TcpState.SynReceived;
+        var o = new OutSegment
+        {
+            Key = tcb.Key,
+            Seq = tcb.Iss,
+            Ack = synAck ? tcb.RcvNxt : 0,
+            Flags = synAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn,
+            Window = (uint)Math.Min(tcb.RecvBuffer.Free, 65535),
+            WindowScale = -1,
+        };
+        if (!tcb.Has(TcbFlags.NoOpt))
+        {
+            var mss = stack.MssFor(tcb.Key.RemoteAddress);
+            if (tcb.UserMaxSeg > 0)
+            {
+                mss = Math.Min(mss, tcb.UserMaxSeg);
+            }
+
+            o.Mss = (ushort)mss;
+            if (tcb.Has(TcbFlags.ReqScale))
+            {
+                o.WindowScale = tcb.RequestedRcvScale;
+            }
+
+            o.SackPermitted = synAck ? tcb.SackEnabled : stack.SysctlSack.Value != 0;
+            if (tcb.Has(TcbFlags.ReqTstmp))
+            {
+                o.Timestamps = true;
+                o.TsVal = tcb.TsNow;
+                o.TsEcr = synAck ? tcb.TsRecent : 0;
+            }
+        }
+
+        if (synAck)
+        {
+            tcb.LastAckSent = tcb.RcvNxt;
+            tcb.RcvAdv = tcb.RcvNxt + o.Window;
+        }
+
+        stack.Statistics.tcps_sndctrl++;
+        if (tcb.RxtShift == 0)
+        {
+            tcb.SynSentAt = tcb.Now;
+        }
+        else if (synAck)
+        {
+            stack.Statistics.tcps_sc_retransmitted++;
+        }
+
+        stack.Emit(in o, tcb);
+        tcb.SndNxt = tcb.Iss + 1;
+        if (Seq.Lt(tcb.SndMax, tcb.SndNxt))
+        {
+            tcb.SndMax = tcb.SndNxt;
+        }
+
+        if (!tcb.RexmtTimer.IsScheduled)
+        {
+            tcb.RexmtMode = TcpTimerKind.Retransmit;
+            stack.Net.Loop.ScheduleAfter(tcb.RexmtTimer, tcb.CurrentRto(syn: true));
+        }
+    }
+
+    private void SendNew(TcpControlBlock tcb, int len, bool fin)
+    {
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        var o = AckSegment(tcb);
+        o.Seq = tcb.SndMax;
+        o.DataOffset = tcb.BufferOffset(tcb.SndMax);
+        o.DataLength = len;
+        if (len > 0 && len == tcb.Unsent)
+        {
+            o.Flags |= TcpFlags.Psh;
+        }
+
+        if (fin)
+        {
+            o.Flags |= TcpFlags.Fin;
+            tcb.Flags |= TcbFlags.SentFin;
+            stats.tcps_sndctrl++;
+        }
+
+        if (len > 0)
+        {
+            stats.tcps_sndpack++;
+            stats.tcps_sndbyte += len;
+            tcb.SentPackets++;
+            tcb.SentBytes += len;
+        }
+
+        var seqLen = len + (fin ? 1 : 0);
+        tcb.Map.Add(tcb.SndMax, seqLen, tcb.Now, fin ? SentFlags.Fin : SentFlags.None);
+        stats.tcps_segstimed++;
+        tcb.SndMax += (uint)seqLen;
+        tcb.SndNxt = tcb.SndMax;
+        ClearAckFlags(tcb);
+        stack.Emit(in o, tcb);
+        OnSent(tcb, seqLen, retransmission: false);
+        ArmTimer(tcb, restart: false);
+    }
+
+    /// <summary>Resends one send-map entry (its original boundaries, so SACK blocks keep lining up).</summary>
+    internal void Retransmit(TcpControlBlock tcb, ref SentSegment e)
+    {
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        var fin = e.Is(SentFlags.Fin);
+        var len = e.Length - (fin ? 1 : 0);
+        var o = AckSegment(tcb);
+        o.Seq = e.Start;
+        o.DataOffset = tcb.BufferOffset(e.Start);
+        o.DataLength = Math.Max(0, Math.Min(len, tcb.SendBuffer.Count - o.DataOffset));
+        if (fin)
+        {
+            o.Flags |= TcpFlags.Fin;
+        }
+
+        e.Flags |= SentFlags.Resent | SentFlags.Retransmitted;
+        e.SentAt = tcb.Now;
+        if (e.Transmissions < 255)
+        {
+            e.Transmissions++;
+        }
+
+        stats.tcps_sndrexmitpack++;
+        stats.tcps_sndrexmitbyte += o.DataLength;
+        if (tcb.SackEnabled && tcb.InRecovery)
+        {
+            stats.tcps_sack_rexmits++;
+            stats.tcps_sack_rexmit_bytes += o.DataLength;
+        }
+
+        tcb.RetransmittedPackets++;
+        tcb.RetransmittedBytes += o.DataLength;
+        ClearAckFlags(tcb);
+        stack.Emit(in o, tcb);
+        OnSent(tcb, e.Length, retransmission: true);
+        ArmTimer(tcb, restart: false);
+    }
+
+    private static void ClearAckFlags(TcpControlBlock tcb)
+    {
+        tcb.Flags &= ~(TcbFlags.AckNow | TcbFlags.DelAck);
+        if (tcb.DelAckTimer.IsScheduled)
+        {
+            tcb.Stack.Net.Loop.Cancel(tcb.DelAckTimer);
+        }
+    }
+
+    private static void SetPersist(TcpControlBlock tcb)
+    {
+        // tcp_setpersist: RTO-based, backed off, clamped to [5 s, 60 s].
+        var baseRto = tcb.HaveRtt ? tcb.Srtt + (4 * tcb.RttVar) : tcb.Rto;
+        var shift = Math.Min(tcb.PersistShift, 12);
+        var t = Math.Clamp(baseRto * (1L << Math.Min(shift, 9)), 5 * Nanos.PerSecond, 60 * Nanos.PerSecond);
+        tcb.Stack.Net.Loop.ScheduleAfter(tcb.PersistTimer, t);
+        if (tcb.PersistShift < 12)
+        {
+            tcb.PersistShift++;
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// <inheritdoc />
+    public void TimerExpired(TcpControlBlock tcb, TcpTimerKind kind)
+    {
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        var loop = stack.Net.Loop;
+        switch (kind)
+        {
+            case TcpTimerKind.Retransmit:
+                RetransmitTimeout(tcb);
+                break;
+            case TcpTimerKind.Persist:
+                stats.tcps_persisttimeo++;
+                stats.tcps_sndprobe++;
+                if (tcb.SndWnd == 0 && tcb.Unsent > 0 && tcb.SndUna == tcb.SndMax)
+                {
+                    tcb.Flags |= TcbFlags.ForceData;
+                    Output(tcb);
+                    tcb.Flags &= ~TcbFlags.ForceData;
+                }
+
+                break;
+            case TcpTimerKind.Keepalive:
+                KeepTimeout(tcb);
+                break;
+            case TcpTimerKind.TwoMsl:
+                if (tcb.State == TcpState.FinWait2)
+                {
+                    stats.tcps_finwait2_drops++;
+                }
+
+                Close(tcb, Errno.None);
+                break;
+            case TcpTimerKind.DelayedAck:
+                if (tcb.Has(TcbFlags.DelAck))
+                {
+                    stats.tcps_delack++;
+                    tcb.Flags |= TcbFlags.AckNow;
+                    Output(tcb);
+                }
+
+                break;
+            default:
+                OnBlockTimer(tcb, kind);
+                break;
+        }
+    }
+
+    /// <summary>Block-specific timers (TLP, RACK reordering).</summary>
+    internal virtual void OnBlockTimer(TcpControlBlock tcb, TcpTimerKind kind) => RetransmitTimeout(tcb);
+
+    /// <summary>tcp_timer_rexmt: back off, collapse cwnd, mark everything outstanding lost, resend.</summary>
+    internal virtual void RetransmitTimeout(TcpControlBlock tcb)
+    {
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        if (tcb.State == TcpState.Closed)
+        {
+            return;
+        }
+
+        // A zero-window probe outstanding is persist, not loss: probe again without counting toward the drop.
+        var probing = tcb.SndWnd == 0 && (int)(tcb.SndMax - tcb.SndUna) <= 1 && tcb.State >= TcpState.Established;
+        if (!probing)
+        {
+            tcb.RxtShift++;
+        }
+        else
+        {
+            stats.tcps_sndprobe++;
+            tcb.PersistShift = Math.Min(tcb.PersistShift + 1, 9);
+        }
+
+        var synState = tcb.State is TcpState.SynSent or TcpState.SynReceived;
+        if (tcb.RxtShift > MaxRxtShift)
+        {
+            stats.tcps_timeoutdrop++;
+            Drop(tcb, tcb.Socket?.SoftError is { } soft && soft != Errno.None ? soft : Errno.ETIMEDOUT);
+            return;
+        }
+
+        stats.tcps_rexmttimeo++;
+        if (synState)
+        {
+            tcb.SndNxt = tcb.Iss;
+            Output(tcb);
+            return;
+        }
+
+        if (tcb.RxtShift == 1 && !probing)
+        {
+            tcb.CongestionControl.CongestionSignal(tcb, CongestionSignal.Timeout);
+        }
+
+        tcb.Cwnd = tcb.Mss;
+        tcb.Flags &= ~TcbFlags.FastRecovery;
+        tcb.DupAcks = 0;
+        tcb.SndRecover = tcb.SndMax;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (!e.Is(SentFlags.Sacked))
+            {
+                e.Flags = (e.Flags | SentFlags.Lost) & ~SentFlags.Resent;
+            }
+        }
+
+        OnRetransmitTimeout(tcb);
+        tcb.ForceOneRetransmit = true;
+        var before = tcb.RexmtTimer.IsScheduled;
+        Output(tcb);
+        if (!before && !tcb.RexmtTimer.IsScheduled && tcb.SndUna != tcb.SndMax)
+        {
+            ArmTimer(tcb, restart: true);
+        }
+    }
+
+    /// <summary>Hook after an RTO marked everything lost.</summary>
+    internal virtual void OnRetransmitTimeout(TcpControlBlock tcb)
+    {
+    }
+
+    private void KeepTimeout(TcpControlBlock tcb)
+    {
+        var stack = tcb.Stack;
+        var stats = stack.Statistics;
+        var loop = stack.Net.Loop;
+        if (tcb.State < TcpState.Established)
+        {
+            stats.tcps_keeptimeo++;
+            Drop(tcb, Errno.ETIMEDOUT);
+            return;
+        }
+
+        if (!tcb.Has(TcbFlags.KeepAlive) || tcb.State > TcpState.CloseWait)
+        {
+            return;
+        }
+
+        var idle = tcb.Now - tcb.LastInput;
+        if (idle < tcb.KeepIdle)
+        {
+            loop.ScheduleAfter(tcb.KeepTimer, tcb.KeepIdle - idle);
+            return;
+        }
+
+        stats.tcps_keeptimeo++;
+        if (tcb.KeepProbes >= tcb.KeepCnt)
+        {
+            stats.tcps_keepdrops++;
+            Drop(tcb, Errno.ETIMEDOUT);
+            return;
+        }
+
+        // tcp_keepalive: a segment one below snd_una, which the peer must ACK.
+        stats.tcps_keepprobe++;
+        tcb.KeepProbes++;
+        var o = AckSegment(tcb);
+        o.Seq = tcb.SndUna - 1;
+        stack.Emit(in o, tcb);
+        loop.ScheduleAfter(tcb.KeepTimer, tcb.KeepIntvl);
+    }
+}

@@ -1,0 +1,105 @@
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Sockets;
+using Sluice.Wire;
+
+namespace Sluice.Stack.Tcp;
+
+/// <summary>Everything needed to emit one segment.</summary>
+internal struct OutSegment
+{
+    public TcpConnectionKey Key;
+    public uint Seq;
+    public uint Ack;
+    public TcpFlags Flags;
+    public uint Window; // value for the header field (already shifted)
+    public ushort Mss;
+    public int WindowScale; // -1 = absent
+    public bool SackPermitted;
+    public bool Timestamps;
+    public uint TsVal;
+    public uint TsEcr;
+    public int DataOffset; // offset in the send buffer
+    public int DataLength;
+}
+
+public sealed partial class TcpStack
+{
+    /// <summary>Builds a segment (header, FreeBSD-aligned options, payload from the send ring), checksums and sends it.</summary>
+    internal Errno Emit(in OutSegment o, TcpControlBlock? tcb)
+    {
+        Span<byte> opts = stackalloc byte[TcpPacket.MaximumOptionsLength];
+        var w = new TcpOptionWriter(opts, alignLikeFreeBsd: true);
+        if (o.Mss != 0)
+        {
+            w.WriteMss(o.Mss);
+        }
+
+        if (o.WindowScale >= 0)
+        {
+            w.WriteWindowScale((byte)o.WindowScale);
+        }
+
+        if (o.SackPermitted)
+        {
+            w.WriteSackPermitted();
+        }
+
+        if (o.Timestamps)
+        {
+            w.WriteTimestamps(o.TsVal, o.TsEcr);
+        }
+
+        if (tcb is not null && (o.Flags & TcpFlags.Syn) == 0 && (o.Flags & TcpFlags.Rst) == 0 && tcb.SackEnabled && tcb.Reass.Count > 0)
+        {
+            Span<(uint, uint)> blocks = stackalloc (uint, uint)[4];
+            var n = 0;
+            var r = tcb.Reass;
+            if (r.Latest >= 0)
+            {
+                blocks[n++] = (r.Start(r.Latest), r.End(r.Latest));
+            }
+
+            for (var i = r.Count - 1; i >= 0 && n < 4; i--)
+            {
+                if (i != r.Latest)
+                {
+                    blocks[n++] = (r.Start(i), r.End(i));
+                }
+            }
+
+            if (w.WriteSack(blocks[..n]))
+            {
+                Statistics.tcps_sack_send_blocks++;
+            }
+        }
+
+        var optionLength = w.Finish(padWithEndOfList: true);
+        var headerLength = TcpPacket.MinimumHeaderLength + optionLength;
+        var packet = Net.Pool.Rent(headerLength + o.DataLength);
+        var span = packet.Data;
+        new TcpHeader(o.Key.LocalPort, o.Key.RemotePort, o.Seq, o.Ack, o.Flags, (ushort)Math.Min(o.Window, 65535)).Emit(span, optionLength);
+        opts[..optionLength].CopyTo(span[TcpPacket.MinimumHeaderLength..]);
+        if (o.DataLength > 0 && tcb is not null)
+        {
+            tcb.SendBuffer.CopyOut(o.DataOffset, span.Slice(headerLength, o.DataLength));
+        }
+
+        var local = o.Key.LocalAddress;
+        var remote = o.Key.RemoteAddress;
+        if (local.IsUnspecified)
+        {
+            local = remote.IsIPv6 ? Net.SourceFor(remote.V6) ?? IPv6Address.Any : Net.SourceFor(remote.V4) ?? IPv4Address.Any;
+        }
+
+        var tcp = TcpPacket.CreateUnchecked(span);
+        Statistics.tcps_sndtotal++;
+        if (remote.IsIPv6)
+        {
+            tcp.FillChecksumV6(local.V6, remote.V6);
+            return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Tcp);
+        }
+
+        tcp.FillChecksumV4(local.V4, remote.V4);
+        return Net.OutputIPv4(packet, local.V4, remote.V4, IPProtocol.Tcp);
+    }
+}

@@ -1,0 +1,724 @@
+using System.Buffers.Binary;
+using System.Text;
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Ip;
+using Sluice.Stack.Sockets;
+using Sluice.Stack.Sysctl;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack.Tcp;
+
+/// <summary>One row of the connection list (`netstat -an`).</summary>
+public readonly record struct TcpConnectionInfo(InetEndpoint Local, InetEndpoint Foreign, TcpState State, int ReceiveQueue, int SendQueue, string Stack);
+
+/// <summary>
+/// TCP of one VNET: the protocol handler, the connection and listener tables, the registries of function blocks
+/// (`freebsd`, `rack`) and congestion-control modules (`newreno`, `cubic`), the net.inet.tcp sysctls and counters.
+/// </summary>
+/// <remarks>
+/// Obtain it with <see cref="Attach"/> (or <c>stack.Tcp</c>): one instance per <see cref="NetStack"/>, created on first
+/// use, registered for IP protocol 6. Everything runs on the stack's event loop.
+/// </remarks>
+public sealed partial class TcpStack : IIpProtocolHandler
+{
+    private readonly Dictionary<TcpConnectionKey, TcpControlBlock> _connections = [];
+    private readonly Dictionary<ushort, List<TcpSocket>> _bound = [];
+    private readonly List<ITcpFunctionBlock> _blocks = [];
+    private readonly Dictionary<string, Func<ICongestionControl>> _cc = new(StringComparer.Ordinal);
+    private readonly ulong _secret0, _secret1;
+    private int _nextEphemeral;
+
+    internal SysctlInt SysctlMssDflt = null!, SysctlSendSpace = null!, SysctlRecvSpace = null!, SysctlKeepIdle = null!,
+        SysctlKeepIntvl = null!, SysctlKeepCnt = null!, SysctlKeepInit = null!, SysctlDelayedAck = null!, SysctlDelAckTime = null!,
+        SysctlRfc1323 = null!, SysctlSack = null!, SysctlSynCookies = null!, SysctlMsl = null!, SysctlRexmitMin = null!,
+        SysctlRexmitInitial = null!, SysctlRexmitSlop = null!, SysctlEcn = null!, SysctlInitCwndSegments = null!, SysctlFinWait2Timeout = null!;
+
+    /// <summary>Creates TCP for <paramref name="stack"/> and registers it as IP protocol 6. Prefer <see cref="Attach"/>.</summary>
+    public TcpStack(NetStack stack)
+    {
+        Net = stack;
+        _secret0 = (ulong)stack.Random.NextInt64();
+        _secret1 = (ulong)stack.Random.NextInt64();
+        RegisterFunctionBlock(new FreeBsdFunctionBlock());
+        RegisterFunctionBlock(new RackFunctionBlock());
+        DefaultFunctionBlock = _blocks[0];
+        RegisterCongestionControl("newreno", static () => new NewRenoCongestionControl());
+        RegisterCongestionControl("cubic", static () => new CubicCongestionControl());
+        DefaultCongestionControl = "newreno";
+        RegisterSysctls();
+        stack.RegisterProtocol(IPProtocol.Tcp, this);
+    }
+
+    /// <summary>The per-VNET TCP of <paramref name="stack"/>, created and registered on first use.</summary>
+    public static TcpStack Attach(NetStack stack) => stack.Feature(static s => new TcpStack(s));
+
+    /// <summary>The stack this TCP belongs to.</summary>
+    public NetStack Net { get; }
+
+    /// <summary>Counters (struct tcpstat).</summary>
+    public TcpStatistics Statistics { get; } = new();
+
+    /// <summary>Function blocks in registration order.</summary>
+    public IReadOnlyList<ITcpFunctionBlock> FunctionBlocks => _blocks;
+
+    /// <summary>The block new connections use (net.inet.tcp.functions_default).</summary>
+    public ITcpFunctionBlock DefaultFunctionBlock { get; private set; }
+
+    /// <summary>The congestion-control module new connections use (net.inet.tcp.cc.algorithm).</summary>
+    public string DefaultCongestionControl { get; private set; }
+
+    /// <summary>Names of the registered congestion-control modules.</summary>
+    public IEnumerable<string> CongestionControlNames => _cc.Keys;
+
+    /// <summary>socket(AF_INET|AF_INET6, SOCK_STREAM, 0).</summary>
+    public TcpSocket Open(bool ipv6 = false) => new(this, ipv6);
+
+    /// <summary>Registers a function block (tcp_register_function_block).</summary>
+    public void RegisterFunctionBlock(ITcpFunctionBlock block)
+    {
+        if (FindFunctionBlock(block.Name) is not null)
+        {
+            throw new ArgumentException($"function block {block.Name} already registered", nameof(block));
+        }
+
+        _blocks.Add(block);
+    }
+
+    /// <summary>Registers a congestion-control module factory.</summary>
+    public void RegisterCongestionControl(string name, Func<ICongestionControl> factory) => _cc[name] = factory;
+
+    /// <summary>The block named <paramref name="name"/>, or null.</summary>
+    public ITcpFunctionBlock? FindFunctionBlock(string name)
+    {
+        foreach (var b in _blocks)
+        {
+            if (b.Name == name)
+            {
+                return b;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Sets net.inet.tcp.functions_default; false for an unknown name.</summary>
+    public bool TrySetDefaultFunctionBlock(string name)
+    {
+        if (FindFunctionBlock(name) is not { } b)
+        {
+            return false;
+        }
+
+        DefaultFunctionBlock = b;
+        return true;
+    }
+
+    /// <summary>Sets net.inet.tcp.cc.algorithm; false for an unknown name.</summary>
+    public bool TrySetDefaultCongestionControl(string name)
+    {
+        if (!_cc.ContainsKey(name))
+        {
+            return false;
+        }
+
+        DefaultCongestionControl = name;
+        return true;
+    }
+
+    internal ICongestionControl? CreateCongestionControl(string name) => _cc.TryGetValue(name, out var f) ? f() : null;
+
+    /// <summary>Connections (every control block, TIME_WAIT included) and listeners, for netstat -an.</summary>
+    public IReadOnlyList<TcpConnectionInfo> Connections()
+    {
+        var list = new List<TcpConnectionInfo>();
+        foreach (var tcb in _connections.Values)
+        {
+            list.Add(new TcpConnectionInfo(tcb.LocalEndpoint, tcb.RemoteEndpoint, tcb.State, tcb.RecvBuffer.Count, tcb.SendBuffer.Count, tcb.FunctionBlock.Name));
+        }
+
+        foreach (var sockets in _bound.Values)
+        {
+            foreach (var s in sockets)
+            {
+                if (s.IsListening)
+                {
+                    list.Add(new TcpConnectionInfo(s.LocalEndpoint, new InetEndpoint(s.IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0), TcpState.Listen, s.PendingAccepts, 0, s.FunctionBlockName));
+                }
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>Number of control blocks using <paramref name="block"/> (the PCB count column).</summary>
+    public int PcbCount(ITcpFunctionBlock block)
+    {
+        var n = 0;
+        foreach (var tcb in _connections.Values)
+        {
+            if (ReferenceEquals(tcb.FunctionBlock, block))
+            {
+                n++;
+            }
+        }
+
+        return n;
+    }
+
+    private void RegisterSysctls()
+    {
+        var t = Net.Sysctl;
+        t.AddString("net.inet.tcp.functions_available", "list available TCP Function sets", FormatFunctionsAvailable);
+        t.AddString("net.inet.tcp.functions_default", "Set/get the default TCP functions", () => DefaultFunctionBlock.Name,
+            v => TrySetDefaultFunctionBlock(v) ? null : "No such file or directory");
+        t.AddString("net.inet.tcp.cc.algorithm", "Default congestion control algorithm", () => DefaultCongestionControl,
+            v => TrySetDefaultCongestionControl(v) ? null : "No such file or directory");
+        t.AddString("net.inet.tcp.cc.available", "List available congestion control algorithms", () => string.Join(", ", _cc.Keys));
+        SysctlMssDflt = t.AddInt("net.inet.tcp.mssdflt", "Default TCP Maximum Segment Size", 536, 216, 65535);
+        SysctlSendSpace = t.AddInt("net.inet.tcp.sendspace", "Initial send socket buffer size", 32768, 1, 1 << 26);
+        SysctlRecvSpace = t.AddInt("net.inet.tcp.recvspace", "Initial receive socket buffer size", 65536, 1, 1 << 26);
+        SysctlKeepIdle = t.AddInt("net.inet.tcp.keepidle", "time before keepalive probes begin", 7_200_000, 1, int.MaxValue);
+        SysctlKeepIntvl = t.AddInt("net.inet.tcp.keepintvl", "time between keepalive probes", 75_000, 1, int.MaxValue);
+        SysctlKeepCnt = t.AddInt("net.inet.tcp.keepcnt", "Number of keepalive probes to send", 8, 1, 1000);
+        SysctlKeepInit = t.AddInt("net.inet.tcp.keepinit", "time to establish connection", 75_000, 1, int.MaxValue);
+        SysctlDelayedAck = t.AddInt("net.inet.tcp.delayed_ack", "Delay ACK to try and piggyback it onto a data packet", 1, 0, 1);
+        SysctlDelAckTime = t.AddInt("net.inet.tcp.delacktime", "Time before a delayed ACK is sent", 40, 1, 1000);
+        SysctlRfc1323 = t.AddInt("net.inet.tcp.rfc1323", "Enable rfc1323 (high performance TCP) extensions", 1, 0, 3);
+        SysctlSack = t.AddInt("net.inet.tcp.sack.enable", "Enable/Disable TCP SACK support", 1, 0, 1);
+        SysctlSynCookies = t.AddInt("net.inet.tcp.syncookies", "Use TCP SYN cookies if the syncache overflows", 1, 0, 1);
+        SysctlMsl = t.AddInt("net.inet.tcp.msl", "Maximum Segment Lifetime", 30_000, 1, int.MaxValue);
+        SysctlRexmitMin = t.AddInt("net.inet.tcp.rexmit_min", "Minimum Retransmission Timeout", 30, 1, 60_000);
+        SysctlRexmitSlop = t.AddInt("net.inet.tcp.rexmit_slop", "Retransmission Timer Slop", 200, 0, 60_000);
+        SysctlRexmitInitial = t.AddInt("net.inet.tcp.rexmit_initial", "Initial Retransmission Timeout", 1000, 1, 60_000);
+        SysctlEcn = t.AddInt("net.inet.tcp.ecn.enable", "TCP ECN support", 2, 0, 4);
+        SysctlInitCwndSegments = t.AddInt("net.inet.tcp.initcwnd_segments", "Slow-start flight size (initial congestion window) in number of segments", 10, 0, 1000);
+        SysctlFinWait2Timeout = t.AddInt("net.inet.tcp.fin_wait_2_timeout", "FIN-WAIT2 timeout", 60_000, 1, int.MaxValue);
+    }
+
+    /// <summary>The table FreeBSD's sysctl_net_inet_list_available prints (tcp_subr.c).</summary>
+    public string FormatFunctionsAvailable()
+    {
+        var sb = new StringBuilder();
+        sb.Append('\n');
+        sb.Append(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{"Stack",-32}{'D'} {"Alias",-32} {"PCB count"}\n"));
+        foreach (var b in _blocks)
+        {
+            var d = ReferenceEquals(b, DefaultFunctionBlock) ? '*' : ' ';
+            sb.Append(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{b.Name,-32}{d} {b.Name,-32} {PcbCount(b)}\n"));
+        }
+
+        return sb.ToString();
+    }
+
+    // ---- Connection table ----
+
+    internal bool TryGetConnection(in TcpConnectionKey key, out TcpControlBlock tcb) => _connections.TryGetValue(key, out tcb!);
+
+    internal void AddConnection(TcpControlBlock tcb) => _connections[tcb.Key] = tcb;
+
+    internal void RemoveConnection(TcpControlBlock tcb)
+    {
+        if (_connections.TryGetValue(tcb.Key, out var existing) && ReferenceEquals(existing, tcb))
+        {
+            _connections.Remove(tcb.Key);
+        }
+    }
+
+    internal Errno Bind(TcpSocket socket, InetAddress address, ushort port)
+    {
+        if (!address.IsUnspecified && !(address.IsIPv6 ? Net.IsLocalAddress(address.V6) : Net.IsLocalAddress(address.V4)))
+        {
+            return Errno.EADDRNOTAVAIL;
+        }
+
+        if (port == 0)
+        {
+            var first = (int)Net.SysctlPortFirst.Value;
+            var last = (int)Net.SysctlPortLast.Value;
+            var span = last - first + 1;
+            if (_nextEphemeral == 0)
+            {
+                _nextEphemeral = first + Net.Random.Next(span);
+            }
+
+            for (var i = 0; i < span; i++)
+            {
+                var candidate = (ushort)(first + ((_nextEphemeral - first + i) % span));
+                if (!_bound.ContainsKey(candidate))
+                {
+                    port = candidate;
+                    _nextEphemeral = candidate + 1;
+                    break;
+                }
+            }
+
+            if (port == 0)
+            {
+                return Errno.EADDRNOTAVAIL;
+            }
+        }
+        else if (_bound.TryGetValue(port, out var existing))
+        {
+            foreach (var other in existing)
+            {
+                if (other.IsIPv6 != socket.IsIPv6)
+                {
+                    continue;
+                }
+
+                var overlap = other.LocalEndpoint.Address.IsUnspecified || address.IsUnspecified || other.LocalEndpoint.Address == address;
+                if (!overlap)
+                {
+                    continue;
+                }
+
+                // SO_REUSEADDR lets a socket bind beside connections that are not listening (TIME_WAIT, accepted).
+                if (other.IsListening || !(socket.ReuseAddress && other.ReuseAddressCompatible))
+                {
+                    return Errno.EADDRINUSE;
+                }
+            }
+        }
+
+        if (!_bound.TryGetValue(port, out var list))
+        {
+            list = [];
+            _bound.Add(port, list);
+        }
+
+        list.Add(socket);
+        socket.LocalEndpoint = new InetEndpoint(address, port);
+        return Errno.None;
+    }
+
+    internal void Unbind(TcpSocket socket)
+    {
+        var port = socket.LocalEndpoint.Port;
+        if (port != 0 && _bound.TryGetValue(port, out var list))
+        {
+            list.Remove(socket);
+            if (list.Count == 0)
+            {
+                _bound.Remove(port);
+            }
+        }
+    }
+
+    private TcpSocket? FindListener(InetAddress local, ushort port)
+    {
+        if (!_bound.TryGetValue(port, out var list))
+        {
+            return null;
+        }
+
+        TcpSocket? wildcard = null;
+        foreach (var s in list)
+        {
+            if (!s.IsListening || s.IsIPv6 != local.IsIPv6)
+            {
+                continue;
+            }
+
+            if (s.LocalEndpoint.Address == local)
+            {
+                return s;
+            }
+
+            if (s.LocalEndpoint.Address.IsUnspecified)
+            {
+                wildcard = s;
+            }
+        }
+
+        return wildcard;
+    }
+
+    // ---- Sizing ----
+
+    /// <summary>MSS for a peer: the route's or interface's MTU minus IP and TCP headers (tcp_maxmtu).</summary>
+    internal int MssFor(InetAddress remote)
+    {
+        var ipHeader = remote.IsIPv6 ? 40 : 20;
+        var mtu = 0;
+        if (remote.IsIPv6)
+        {
+            var r = Net.IsLocalAddress(remote.V6) ? null : Net.Routes6.Lookup(remote.V6);
+            mtu = r is null ? (Net.IsLocalAddress(remote.V6) ? Net.Loopback.Mtu : 0) : r.Mtu != 0 ? r.Mtu : Net.InterfaceByIndex(r.GatewayInterfaceIndex != 0 ? r.GatewayInterfaceIndex : r.InterfaceIndex)?.Mtu ?? 0;
+        }
+        else
+        {
+            var r = Net.IsLocalAddress(remote.V4) || remote.V4.IsLoopback ? null : Net.Routes4.Lookup(remote.V4);
+            mtu = r is null ? (Net.IsLocalAddress(remote.V4) || remote.V4.IsLoopback ? Net.Loopback.Mtu : 0) : r.Mtu != 0 ? r.Mtu : Net.InterfaceByIndex(r.InterfaceIndex)?.Mtu ?? 0;
+        }
+
+        if (mtu == 0)
+        {
+            return (int)SysctlMssDflt.Value;
+        }
+
+        return Math.Max(mtu - ipHeader - TcpPacket.MinimumHeaderLength, 64);
+    }
+
+    /// <summary>An initial sequence number from the stack's random source (deterministic labs).</summary>
+    internal uint NewIss() => (uint)Net.Random.NextInt64(0, 1L << 32);
+
+    internal uint NewTsOffset() => (uint)Net.Random.NextInt64(0, 1L << 32);
+
+    // ---- Input ----
+
+    /// <inheritdoc />
+    public void Input(NetworkInterface ifp, Packet packet, int transportOffset, bool ipv6)
+    {
+        Statistics.tcps_rcvtotal++;
+        var data = packet.Data;
+        InetAddress src, dst;
+        if (ipv6)
+        {
+            var ip = IPv6Packet.CreateUnchecked(data);
+            src = ip.Source;
+            dst = ip.Destination;
+        }
+        else
+        {
+            var ip = IPv4Packet.CreateUnchecked(data);
+            src = ip.Source;
+            dst = ip.Destination;
+        }
+
+        if ((uint)transportOffset > (uint)data.Length)
+        {
+            Statistics.tcps_rcvshort++;
+            packet.Release();
+            return;
+        }
+
+        var seg = data[transportOffset..];
+        if (seg.Length < TcpPacket.MinimumHeaderLength)
+        {
+            Statistics.tcps_rcvshort++;
+            packet.Release();
+            return;
+        }
+
+        if (!TcpPacket.TryCreate(seg, out var tcp))
+        {
+            Statistics.tcps_rcvbadoff++;
+            packet.Release();
+            return;
+        }
+
+        if ((packet.Flags & PacketFlags.ChecksumVerified) == 0
+            && !(ipv6 ? tcp.VerifyChecksumV6(src.V6, dst.V6) : tcp.VerifyChecksumV4(src.V4, dst.V4)))
+        {
+            Statistics.tcps_rcvbadsum++;
+            packet.Release();
+            return;
+        }
+
+        // Multicast or broadcast destinations never reach TCP (tcp_input drops them).
+        if (ipv6 ? dst.V6.IsMulticast : dst.V4.IsMulticast || dst.V4.IsBroadcast || Net.IsDirectedBroadcast(dst.V4))
+        {
+            packet.Release();
+            return;
+        }
+
+        var flags = tcp.Flags;
+        var s = new TcpSegment
+        {
+            Seq = tcp.SequenceNumber,
+            Ack = tcp.AcknowledgmentNumber,
+            Flags = flags,
+            Window = tcp.WindowSize,
+            Payload = tcp.Payload,
+        };
+        TcpSegmentOptions.Parse(tcp.Options, (flags & TcpFlags.Syn) != 0, out s.Options);
+        var key = new TcpConnectionKey(dst, tcp.DestinationPort, src, tcp.SourcePort);
+        if (_connections.TryGetValue(key, out var tcb))
+        {
+            tcb.FunctionBlock.SegmentInput(tcb, ref s);
+            packet.Release();
+            return;
+        }
+
+        var listener = FindListener(dst, tcp.DestinationPort);
+        if (listener is not null)
+        {
+            ListenInput(listener, key, ref s);
+            packet.Release();
+            return;
+        }
+
+        Statistics.tcps_noport++;
+        if ((flags & TcpFlags.Rst) == 0)
+        {
+            RespondReset(key, ref s);
+        }
+
+        packet.Release();
+    }
+
+    /// <inheritdoc />
+    public void ControlInput(byte icmpType, byte icmpCode, int mtu, ReadOnlySpan<byte> quoted, bool ipv6)
+    {
+        InetAddress src, dst;
+        int hlen;
+        if (ipv6)
+        {
+            if (quoted.Length < 40 + 8)
+            {
+                return;
+            }
+
+            src = IPv6Address.Read(quoted[8..]);
+            dst = IPv6Address.Read(quoted[24..]);
+            hlen = 40;
+        }
+        else
+        {
+            hlen = (quoted[0] & 0x0f) * 4;
+            if (quoted.Length < hlen + 8)
+            {
+                return;
+            }
+
+            src = IPv4Address.Read(quoted[12..]);
+            dst = IPv4Address.Read(quoted[16..]);
+        }
+
+        var sport = BinaryPrimitives.ReadUInt16BigEndian(quoted[hlen..]);
+        var dport = BinaryPrimitives.ReadUInt16BigEndian(quoted[(hlen + 2)..]);
+        var seq = BinaryPrimitives.ReadUInt32BigEndian(quoted[(hlen + 4)..]);
+        if (!_connections.TryGetValue(new TcpConnectionKey(src, sport, dst, dport), out var tcb))
+        {
+            return;
+        }
+
+        // RFC 5927 §4.1: the quoted sequence number must be in flight.
+        if (Seq.Lt(seq, tcb.SndUna) || Seq.Gt(seq, tcb.SndMax))
+        {
+            return;
+        }
+
+        var packetTooBig = ipv6 ? icmpType == 2 : icmpType == 3 && icmpCode == 4;
+        if (packetTooBig && mtu > 0)
+        {
+            var mss = Math.Max(mtu - (ipv6 ? 40 : 20) - TcpPacket.MinimumHeaderLength, 64);
+            if (mss < tcb.Mss)
+            {
+                tcb.Mss = mss;
+                tcb.FunctionBlock.MtuReduced(tcb);
+            }
+
+            return;
+        }
+
+        // Unreachables are soft errors (tcp_notify): they matter only if the connection then times out.
+        var error = ipv6 ? Errno.EHOSTUNREACH : icmpType == 3 && icmpCode == 3 ? Errno.ECONNREFUSED : Errno.EHOSTUNREACH;
+        if (tcb.State == TcpState.SynSent && error == Errno.ECONNREFUSED)
+        {
+            tcb.FunctionBlock.Drop(tcb, error);
+            return;
+        }
+
+        tcb.Socket?.SetSoftError(error);
+    }
+
+    // ---- Listen, SYN cache and cookies ----
+
+    private void ListenInput(TcpSocket listener, TcpConnectionKey key, ref TcpSegment s)
+    {
+        if (s.Has(TcpFlags.Rst))
+        {
+            return;
+        }
+
+        if (s.Has(TcpFlags.Ack))
+        {
+            // A stray ACK to a listener: maybe a SYN cookie (syncache_expand).
+            if (!s.Has(TcpFlags.Syn) && SysctlSynCookies.Value != 0 && TryExpandCookie(listener, key, ref s))
+            {
+                return;
+            }
+
+            Statistics.tcps_sc_badack++;
+            RespondReset(key, ref s);
+            return;
+        }
+
+        if (!s.Has(TcpFlags.Syn) || s.Has(TcpFlags.Fin))
+        {
+            Statistics.tcps_badsyn++;
+            return;
+        }
+
+        if (key.RemotePort == 0 || key.LocalPort == 0)
+        {
+            return;
+        }
+
+        var queue = listener.PendingAccepts;
+        var incomplete = listener.Incomplete;
+        if (incomplete + queue >= listener.Backlog || queue >= listener.Backlog)
+        {
+            if (SysctlSynCookies.Value != 0)
+            {
+                SendCookie(listener, key, ref s);
+                return;
+            }
+
+            Statistics.tcps_listendrop++;
+            return;
+        }
+
+        var fb = listener.FunctionBlockForChildren ?? DefaultFunctionBlock;
+        var cc = CreateCongestionControl(listener.CongestionControlName ?? DefaultCongestionControl) ?? new NewRenoCongestionControl();
+        var tcb = new TcpControlBlock(this, fb, cc, key.LocalAddress.IsIPv6) { Key = key };
+        listener.CopyOptionsTo(tcb);
+        tcb.Socket = TcpSocket.CreateChild(this, listener, tcb);
+        listener.Incomplete++;
+        Statistics.tcps_sc_added++;
+        AddConnection(tcb);
+        fb.Init(tcb);
+        fb.PassiveOpen(tcb, ref s);
+    }
+
+    private uint CookieMac(in TcpConnectionKey key, uint irs, uint slot)
+    {
+        var h = _secret0 ^ ((ulong)irs << 17) ^ slot;
+        h = Mix(h ^ key.LocalPort ^ ((ulong)key.RemotePort << 16));
+        h = Mix(h ^ AddressHash(key.LocalAddress) ^ _secret1);
+        h = Mix(h ^ AddressHash(key.RemoteAddress));
+        return (uint)(h >> 32);
+    }
+
+    private static ulong AddressHash(InetAddress a)
+    {
+        if (!a.IsIPv6)
+        {
+            return a.V4.Value;
+        }
+
+        return a.V6.High ^ Mix(a.V6.Low);
+    }
+
+    private static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9UL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebUL;
+        return z ^ (z >> 31);
+    }
+
+    private static readonly ushort[] CookieMssTable = [216, 536, 1200, 1360, 1400, 1440, 1452, 1460];
+
+    private uint CookieSlot => (uint)(Net.Loop.Now / (15 * Nanos.PerSecond)) & 0xF;
+
+    // Cookie layout (our own, after the idea of syncookie_generate): bits 31..12 MAC, 11..8 time slot, 7..5 MSS
+    // index, 4 SACK permitted, 3..0 window scale + 1 (0 = none).
+    private void SendCookie(TcpSocket listener, TcpConnectionKey key, ref TcpSegment s)
+    {
+        var peerMss = s.Options.Mss == 0 ? (int)SysctlMssDflt.Value : s.Options.Mss;
+        var mssIndex = 0;
+        for (var i = CookieMssTable.Length - 1; i >= 0; i--)
+        {
+            if (CookieMssTable[i] <= peerMss)
+            {
+                mssIndex = i;
+                break;
+            }
+        }
+
+        var sack = s.Options.SackPermitted && SysctlSack.Value != 0;
+        var wscale = s.Options.WindowScale >= 0 && SysctlRfc1323.Value is 1 or 2 ? WindowScaleFor(listener.ReceiveBufferSize) : -1;
+        var slot = CookieSlot;
+        var low = (slot << 8) | ((uint)mssIndex << 5) | (sack ? 16u : 0u) | (uint)(wscale + 1);
+        var iss = (CookieMac(key, s.Seq, slot) & 0xFFFFF000u) | low;
+        Statistics.tcps_sc_sendcookie++;
+        var o = new OutSegment
+        {
+            Key = key,
+            Seq = iss,
+            Ack = s.Seq + 1,
+            Flags = TcpFlags.Syn | TcpFlags.Ack,
+            Window = (uint)Math.Min(listener.ReceiveBufferSize, 65535),
+            Mss = (ushort)MssFor(key.RemoteAddress),
+            WindowScale = s.Options.WindowScale >= 0 ? wscale : -1,
+            SackPermitted = sack,
+        };
+        Emit(in o, null);
+    }
+
+    private bool TryExpandCookie(TcpSocket listener, TcpConnectionKey key, ref TcpSegment s)
+    {
+        var iss = s.Ack - 1;
+        var irs = s.Seq - 1;
+        var slot = (iss >> 8) & 0xF;
+        var now = CookieSlot;
+        if (slot != now && slot != ((now - 1) & 0xF))
+        {
+            return false;
+        }
+
+        if ((CookieMac(key, irs, slot) & 0xFFFFF000u) != (iss & 0xFFFFF000u))
+        {
+            return false;
+        }
+
+        if (listener.PendingAccepts >= listener.Backlog * 3 / 2 + 1)
+        {
+            Statistics.tcps_listendrop++;
+            return true;
+        }
+
+        Statistics.tcps_sc_recvcookie++;
+        var fb = listener.FunctionBlockForChildren ?? DefaultFunctionBlock;
+        var cc = CreateCongestionControl(listener.CongestionControlName ?? DefaultCongestionControl) ?? new NewRenoCongestionControl();
+        var tcb = new TcpControlBlock(this, fb, cc, key.LocalAddress.IsIPv6) { Key = key };
+        listener.CopyOptionsTo(tcb);
+        tcb.Socket = TcpSocket.CreateChild(this, listener, tcb);
+        listener.Incomplete++;
+        AddConnection(tcb);
+        var mss = CookieMssTable[(iss >> 5) & 7];
+        var ws = (int)(iss & 0xF) - 1;
+        var sack = (iss & 16) != 0;
+        fb.Init(tcb);
+        fb.CookieOpen(tcb, iss, irs, mss, ws, sack, ref s);
+        return true;
+    }
+
+    internal int WindowScaleFor(int bufferSize)
+    {
+        var shift = 0;
+        while (shift < 14 && (65535L << shift) < bufferSize)
+        {
+            shift++;
+        }
+
+        return shift;
+    }
+
+    /// <summary>tcp_dropwithreset: answers a segment with RST (RFC 9293 §3.10.7.1).</summary>
+    internal void RespondReset(in TcpConnectionKey key, ref TcpSegment s)
+    {
+        if (s.Has(TcpFlags.Rst))
+        {
+            return;
+        }
+
+        var o = new OutSegment { Key = key, WindowScale = -1 };
+        if (s.Has(TcpFlags.Ack))
+        {
+            o.Seq = s.Ack;
+            o.Flags = TcpFlags.Rst;
+        }
+        else
+        {
+            o.Seq = 0;
+            o.Ack = s.Seq + (uint)s.Length;
+            o.Flags = TcpFlags.Rst | TcpFlags.Ack;
+        }
+
+        Emit(in o, null);
+    }
+}

@@ -71,7 +71,7 @@ public sealed partial class NetStack
     public SysctlTree Sysctl { get; }
 
     /// <summary>Interfaces in index order (lo0 first).</summary>
-    public IReadOnlyList<NetworkInterface> Interfaces => _interfaces;
+    public ListView<NetworkInterface> Interfaces => new(_interfaces);
 
     /// <summary>The loopback interface.</summary>
     public NetworkInterface Loopback { get; }

@@ -89,10 +89,10 @@ public sealed class NetworkInterface : IPacketSink
     public int Mtu => _mtu;
 
     /// <summary>IPv4 addresses in assignment order.</summary>
-    public IReadOnlyList<IPv4InterfaceAddress> IPv4Addresses => _ipv4;
+    public ListView<IPv4InterfaceAddress> IPv4Addresses => new(_ipv4);
 
     /// <summary>IPv6 addresses in assignment order.</summary>
-    public IReadOnlyList<IPv6InterfaceAddress> IPv6Addresses => _ipv6;
+    public ListView<IPv6InterfaceAddress> IPv6Addresses => new(_ipv6);
 
     /// <summary>Traffic counters.</summary>
     public InterfaceCounters Counters { get; } = new();

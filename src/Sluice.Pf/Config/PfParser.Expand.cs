@@ -173,8 +173,9 @@ public sealed partial class PfParser
         target.AddRange(output);
     }
 
-    private bool TryPools(RuleSpec spec, ref PfRule r, ref PfFamily af, PfPortRange dport, int line)
+    private bool TryPools(RuleSpec spec, ref PfRule rule, ref PfFamily af, PfPortRange dport, int line)
     {
+        var r = rule;
         var ruleAf = af;
         PfPool? Build(List<HostNode>? hosts, PfPool opts, PfFamily family, ref PfFamily inferred)
         {
@@ -202,7 +203,7 @@ public sealed partial class PfParser
 
             var hasTable = kept.Any(h => h.Addr.Kind == PfAddrKind.Table);
             var type = opts.Type;
-            if (type == PfPoolType.None && (kept.Count > 1 || hasTable || kept[0].Addr.Kind == PfAddrKind.DynamicInterface))
+            if (type == PfPoolType.None && (kept.Count > 1 || hasTable || (kept[0].Addr.Kind == PfAddrKind.DynamicInterface && r.AfTo == PfFamily.Any)))
             {
                 type = PfPoolType.RoundRobin;
             }
@@ -263,6 +264,7 @@ public sealed partial class PfParser
         }
 
         _ = ruleAf;
+        rule = r;
         return true;
     }
 

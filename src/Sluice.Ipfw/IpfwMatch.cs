@@ -59,7 +59,8 @@ public readonly record struct IpfwAddress(IpfwAddressKind Kind, UInt128 Address,
             : $"{V6(Address)}/{PrefixLength}",
     };
 
-    internal static string V6(UInt128 a) => new IPv6Address((ulong)(a >> 64), (ulong)a).ToString();
+    /// <summary>Formats a 128-bit IPv6 address.</summary>
+    public static string V6(UInt128 a) => new IPv6Address((ulong)(a >> 64), (ulong)a).ToString();
 }
 
 /// <summary>Address kinds.</summary>

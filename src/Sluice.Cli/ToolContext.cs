@@ -31,6 +31,8 @@ internal static class Tools
         ["arp"] = new Arp(),
         ["ndp"] = new Ndp(),
         ["sysctl"] = new Sysctl(),
+        ["ipfw"] = new Ipfw(),
+        ["dnctl"] = new Dnctl(),
         ["ping"] = new Ping(),
         ["ping6"] = new Ping(),
         ["jail"] = new Jail(),

@@ -15,7 +15,7 @@ namespace Sluice.Cli;
 /// 64 (EX_USAGE) for bad options, 68 (EX_NOHOST) for an unresolvable host. Option messages are ping.c's
 /// (<c>invalid count of packets to transmit</c>, <c>invalid timing interval</c> [test], <c>invalid packet size</c>,
 /// <c>invalid timeout</c>, <c>invalid TTL</c>; from memory except the one marked [test]); ping -6 uses the same ones
-/// here (ping6.c words some differently — unconfirmed). Sluice has no resolver: only numeric hosts resolve.
+/// here (ping6.c words some differently — unconfirmed). <c>-q</c> hides replies but not ICMP errors; <c>-Q</c> hides those (pr_pack's F_QUIET/F_QUIET2). Sluice has no resolver: only numeric hosts resolve.
 /// A lab cannot be interrupted, so a ping without <c>-c</c> or <c>-t</c> is refused.
 /// </remarks>
 internal sealed class Ping : ITool
@@ -41,7 +41,7 @@ internal sealed class Ping : ITool
         int count = 0, dataLength = 56, ttl = -1, timeoutSeconds = 0;
         double intervalMs = 1000, waitMs = 10_000;
         string? source = null;
-        var quiet = false;
+        bool quiet = false, quietErrors = false;
         var opt = new GetOpt(args, "46AaC:c:DdEfG:g:Hh:I:i:k:Ll:M:m:NnOoP:p:QqRrS:s:T:t:uvW:YyZz:b:e:");
         int c;
         while ((c = opt.Next()) != -1)
@@ -115,6 +115,9 @@ internal sealed class Ping : ITool
                 case 'q':
                     quiet = true;
                     break;
+                case 'Q':
+                    quietErrors = true;
+                    break;
                 case '?' or ':':
                     ctx.Err.WriteLine(opt.Diagnostic("ping", c));
                     ctx.Err.Write(UsageText);
@@ -168,19 +171,19 @@ internal sealed class Ping : ITool
         }
 
         return destination.IsIPv6
-            ? Run6(ctx, host, destination, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet)
-            : Run4(ctx, host, destination, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet);
+            ? Run6(ctx, host, destination, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors)
+            : Run4(ctx, host, destination, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
     private static int Run4(ToolContext ctx, string host, InetAddress destination, InetAddress? source, int count, double intervalMs,
-        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet)
+        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
     {
         ctx.Out.WriteLine(PingFormat.Banner4(host, destination.ToString(), source?.ToString(), dataLength));
-        return Drive(ctx, host, destination, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet);
+        return Drive(ctx, host, destination, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
     private static int Run6(ToolContext ctx, string host, InetAddress destination, InetAddress? source, int count, double intervalMs,
-        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet)
+        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
     {
         var src = source?.V6 ?? ctx.Stack.SourceFor(destination.V6);
         if (src is null)
@@ -190,14 +193,14 @@ internal sealed class Ping : ITool
         }
 
         ctx.Out.WriteLine(PingFormat.Banner6(src.Value.ToString(), destination.ToString(), dataLength));
-        return Drive(ctx, host, destination, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet);
+        return Drive(ctx, host, destination, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
     private static int Drive(ToolContext ctx, string host, InetAddress destination, InetAddress? source, int count, double intervalMs,
-        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet)
+        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
     {
         var tally = new PingTally { Timing = dataLength >= 8 };
-        var printer = new Printer(ctx, tally, destination.IsIPv6, quiet);
+        var printer = new Printer(ctx, tally, destination.IsIPv6, quiet, quietErrors);
         var options = new PingOptions
         {
             Destination = destination,
@@ -252,7 +255,7 @@ internal sealed class Ping : ITool
     }
 
     /// <summary>Prints each event as ping does, as it happens on the loop.</summary>
-    private sealed class Printer(ToolContext ctx, PingTally tally, bool inet6, bool quiet) : IPingObserver
+    private sealed class Printer(ToolContext ctx, PingTally tally, bool inet6, bool quiet, bool quietErrors) : IPingObserver
     {
         public void OnReply(in PingReply reply)
         {
@@ -271,7 +274,7 @@ internal sealed class Ping : ITool
 
         public void OnError(in PingError error)
         {
-            if (quiet)
+            if (quietErrors)
             {
                 return;
             }
@@ -292,6 +295,7 @@ internal sealed class Ping : ITool
             ctx.Out.WriteLine();
         }
 
-        public void OnSendError(ushort sequence, Errno error) => ctx.Err.WriteLine($"ping: sendto: {ErrnoText.Describe(error)}");
+        public void OnSendError(ushort sequence, Errno error) =>
+            ctx.Err.WriteLine($"ping: {(inet6 ? "sendmsg" : "sendto")}: {ErrnoText.Describe(error)}"); // ping6.c uses sendmsg(2)
     }
 }

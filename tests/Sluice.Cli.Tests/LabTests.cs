@@ -303,6 +303,16 @@ public sealed class LabTests
     }
 
     [Fact]
+    public void QuietPingStillShowsErrorsUnlessCapitalQ()
+    {
+        var (_, quiet, _) = Script(Topology + "! jexec h1 ping -q -c 1 -m 1 198.51.100.2\n");
+        Assert.Contains("92 bytes from 192.0.2.1: Time to live exceeded\n", quiet, StringComparison.Ordinal);
+        var (_, silent, _) = Script(Topology + "! jexec h1 ping -Q -c 1 -m 1 198.51.100.2\n");
+        Assert.DoesNotContain("Time to live exceeded", silent, StringComparison.Ordinal);
+        Assert.Contains("1 packets transmitted, 0 packets received, 100.0% packet loss\n", silent, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PingFromASourceAddressShowsItInTheBanner()
     {
         var (status, stdout, stderr) = Script(Topology + "jexec h1 ping -c 1 -S 192.0.2.2 198.51.100.2\n! jexec h1 ping -c 1 -S 192.0.2.99 198.51.100.2\n");

@@ -74,19 +74,16 @@ internal sealed class Jls : ITool
             return 0;
         }
 
-        if (!quiet && !nameOnly)
+        if (!quiet)
         {
             ctx.Out.Write(NeighborFormat.JlsHeader());
         }
 
-        if (nameOnly && !quiet)
-        {
-            ctx.Out.WriteLine(" JID             Hostname                      Path"); // -N layout unconfirmed
-        }
-
         foreach (var j in jails)
         {
-            ctx.Out.Write(NeighborFormat.JlsRow(j.Jid, string.Empty, j.Hostname, j.Path));
+            var row = NeighborFormat.JlsRow(j.Jid, string.Empty, j.Hostname, j.Path);
+            // -N: the name in place of the jid (man page); same column width assumed (unconfirmed).
+            ctx.Out.Write(nameOnly ? j.Name.PadLeft(6) + row[6..] : row);
         }
 
         return 0;

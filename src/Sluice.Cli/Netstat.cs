@@ -108,11 +108,6 @@ internal sealed class Netstat : ITool
             return 1;
         }
 
-        if (protocol is not null && !stats && !routes && !interfaces)
-        {
-            stats = false;
-        }
-
         if (stats)
         {
             return Statistics(ctx, protocol, v4, v6, statsLevel);
@@ -120,7 +115,9 @@ internal sealed class Netstat : ITool
 
         if (routes)
         {
-            ctx.Out.Write(RoutingTables(ctx.Stack, v4, v6, numeric || true, wide));
+            // Sluice has no name service: names print as numbers, so -n changes nothing but the widths, which are -n's.
+            _ = numeric;
+            ctx.Out.Write(RoutingTables(ctx.Stack, v4, v6, numeric: true, wide));
             return 0;
         }
 

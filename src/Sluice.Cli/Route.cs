@@ -424,7 +424,7 @@ internal sealed class Route : ITool
                 stack.Routes4.TryDelete(r.Destination, r.PrefixLength, out _);
                 if (!quiet)
                 {
-                    ctx.Out.WriteLine($"{Netstat.Destination4(r),-20}{r.Gateway} done"); // layout unconfirmed
+                    ctx.Out.WriteLine(FlushLine(Netstat.Destination4(r), r.Gateway.ToString()!));
                 }
             }
         }
@@ -436,13 +436,17 @@ internal sealed class Route : ITool
                 stack.Routes6.TryDelete(r.Destination, r.PrefixLength, out _);
                 if (!quiet)
                 {
-                    ctx.Out.WriteLine($"{Netstat.Destination6(stack, r),-20}{r.Gateway} done");
+                    ctx.Out.WriteLine(FlushLine(Netstat.Destination6(stack, r), r.Gateway.ToString()!));
                 }
             }
         }
 
         return 0;
     }
+
+    // route.c flushroutes: "%-20.20s " destination, "%-20.20s " gateway, "done" (from memory, unconfirmed).
+    private static string FlushLine(string destination, string gateway) =>
+        Formatting.CFormat.LeftTrunc(destination, 20) + " " + Formatting.CFormat.LeftTrunc(gateway, 20) + " done";
 
     private static readonly (RouteFlags Flag, string Name)[] FlagNames =
     [

@@ -219,11 +219,11 @@ public sealed class Lab : IDisposable
         {
             return tool.Run(context, argv[1..]);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException or IndexOutOfRangeException or KeyNotFoundException or NotSupportedException)
+        catch (Exception e) when (e is not (OutOfMemoryException or StackOverflowException))
         {
             // A tool bug must not take the lab down; report it like a failed system call.
             InternalErrors++;
-            stderr.WriteLine($"{program}: {e.Message}");
+            stderr.WriteLine($"{program}: internal error: {e.GetType().Name}: {e.Message}");
             return 1;
         }
     }

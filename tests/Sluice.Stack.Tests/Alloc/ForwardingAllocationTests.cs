@@ -1,0 +1,154 @@
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Links;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack.Tests.Alloc;
+
+/// <summary>
+/// The IPv4 forwarding path allocates nothing per packet: a router with two epairs, forwarding on and a static ARP
+/// entry for the next hop forwards 10,000 UDP frames without a single managed allocation on the loop's thread.
+/// </summary>
+/// <remarks>
+/// An allocation assertion, not a timing one. The same router is measured by bench/Sluice.Benchmarks
+/// (ForwardingBenchmarks). The zero-byte target does not hold yet: see <see cref="KnownBytesPerPacket"/>.
+/// </remarks>
+public sealed class ForwardingAllocationTests
+{
+    private const int Warmup = 1_000;
+    private const int Measured = 10_000;
+
+    private static readonly IPv4Address Sender = new(192, 0, 2, 2);
+    private static readonly IPv4Address Receiver = new(198, 51, 100, 2);
+
+    /// <summary>
+    /// Bytes the stack allocates per forwarded packet in this test. KNOWN ALLOCATION (reported, not ours to fix): two
+    /// foreach loops over <c>NetworkInterface.IPv4Addresses</c>, typed <c>IReadOnlyList&lt;IPv4InterfaceAddress&gt;</c>,
+    /// box <c>List&lt;IPv4InterfaceAddress&gt;.Enumerator</c> (40 B each) on every packet:
+    /// src/Sluice.Stack/NetStack.IPv4.cs:139 (IsForUs, ip_input on the ingress interface) and
+    /// src/Sluice.Stack/NetStack.IPv4.cs:384 (SendToNextHop, on the egress interface). Sampled by
+    /// <see cref="AllocationRecorder"/> as <c>Enumerator[Sluice.Stack.Interfaces.IPv4InterfaceAddress]</c>; bisected
+    /// with forwarding off (40 B/packet: IsForUs only) and on (80 B/packet).
+    /// In a long run (BenchmarkDotNet, tier-1 code with dynamic PGO) the JIT devirtualises GetEnumerator and
+    /// stack-allocates both boxes, so ForwardingBenchmarks reports 0 B; this test runs before tier-up (tier-0 code,
+    /// Debug or Release) and sees 80 B. The bound therefore holds whether or not tier-up happens mid-run. When the
+    /// stack indexes the list instead, set this to 0 and remove the Skip from <see cref="ForwardingAllocatesNothingPerPacket"/>.
+    /// </summary>
+    private const int KnownBytesPerPacket = 80;
+
+    [Theory]
+    [InlineData(64)]
+    [InlineData(1500)]
+    public void ForwardingDecrementsTtlKeepsChecksumValidAndAllocatesNoMoreThanTheKnownEnumerators(int frameLength)
+    {
+        var run = ForwardThroughRouter(frameLength);
+
+        Assert.Equal(Measured, run.SinkCount);
+        Assert.Equal(0, run.BadFrames);
+        Assert.Equal(Warmup + Measured, run.Forwarded);
+        Assert.Equal(0, run.Outstanding);
+        Assert.True(run.Allocated <= (long)KnownBytesPerPacket * Measured, run.AllocationMessage);
+    }
+
+    [Theory(Skip = "Stack allocates 80 B/packet: boxed List<IPv4InterfaceAddress>.Enumerator at NetStack.IPv4.cs:139 and :384 until tier-1 JIT removes the boxes (see KnownBytesPerPacket).")]
+    [InlineData(64)]
+    [InlineData(1500)]
+    public void ForwardingAllocatesNothingPerPacket(int frameLength)
+    {
+        var run = ForwardThroughRouter(frameLength);
+
+        Assert.Equal(Measured, run.SinkCount);
+        Assert.True(run.Allocated == 0, run.AllocationMessage);
+    }
+
+    private sealed record RunResult(long Allocated, int SinkCount, int BadFrames, long Forwarded, int Outstanding, string AllocationMessage);
+
+    /// <summary>Builds the router, forwards <see cref="Warmup"/> packets, then measures the allocations of <see cref="Measured"/> more.</summary>
+    private static RunResult ForwardThroughRouter(int frameLength)
+    {
+        var pool = new PacketPool(new PacketPoolOptions { Diagnostic = true });
+        var loop = EventLoop.CreateVirtual(pool);
+        var router = new NetStack(loop, new NetStackOptions { Name = "router" });
+        var (ingressLink, _) = EpairLink.CreatePair(loop, 0);
+        var (egressLink, egressPeer) = EpairLink.CreatePair(loop, 1);
+        var ingress = router.CreateInterface("epair0a", ingressLink, "epair");
+        var egress = router.CreateInterface("epair1a", egressLink, "epair");
+        ingress.AddAddress(new IPv4Address(192, 0, 2, 1), 24);
+        egress.AddAddress(new IPv4Address(198, 51, 100, 1), 24);
+        Assert.True(router.Sysctl.TrySet("net.inet.ip.forwarding", "1").Succeeded);
+        router.Arp.AddStatic(egress, Receiver, egressPeer.HardwareAddress!.Value);
+        var sink = new CheckingSink(expectedTtl: 63);
+        egressPeer.Attach(sink);
+        loop.RunPending();
+        sink.Reset();
+
+        var frame = BuildUdpFrame(ingress, frameLength);
+        Forward(loop, ingress, frame, Warmup);
+        Assert.Equal(Warmup, sink.Count);
+        sink.Reset();
+
+        using var recorder = new AllocationRecorder();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Forward(loop, ingress, frame, Measured);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var message = $"{allocated} B allocated for {Measured} packets ({allocated / (double)Measured:F1} B/packet); sampled types: {recorder.Describe()}";
+        return new RunResult(allocated, sink.Count, sink.Bad, router.Ip.Forwarded, pool.Outstanding, message);
+    }
+
+    private static void Forward(EventLoop loop, NetworkInterface ingress, byte[] frame, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            ingress.Deliver(loop.Pool.RentCopy(frame));
+            loop.RunPending();
+        }
+    }
+
+    /// <summary>An Ethernet/IPv4/UDP frame of <paramref name="frameLength"/> bytes to 198.51.100.2 via the router, TTL 64, valid checksums.</summary>
+    private static byte[] BuildUdpFrame(NetworkInterface ingress, int frameLength)
+    {
+        const int headers = EthernetFrame.HeaderLengthUntagged + IPv4Packet.MinimumHeaderLength + UdpPacket.HeaderLength;
+        var frame = new byte[frameLength];
+        var payloadLength = frameLength - headers;
+        new EthernetHeader(ingress.HardwareAddress, new MacAddress(0x02_00_00_00_00_02UL), EtherType.IPv4).Emit(frame);
+        var ip = frame.AsSpan(EthernetFrame.HeaderLengthUntagged);
+        new IPv4Header(Sender, Receiver, IPProtocol.Udp, UdpPacket.HeaderLength + payloadLength, Ttl: 64, Identification: 0x1234).Emit(ip);
+        var udp = ip.Slice(IPv4Packet.MinimumHeaderLength, UdpPacket.HeaderLength + payloadLength);
+        for (var i = 0; i < payloadLength; i++)
+        {
+            udp[UdpPacket.HeaderLength + i] = (byte)i;
+        }
+
+        new UdpHeader(40000, 9).Emit(udp, payloadLength);
+        UdpPacket.CreateUnchecked(udp).FillChecksumV4(Sender, Receiver);
+        return frame;
+    }
+
+    /// <summary>Counts forwarded frames and checks each (TTL, header checksum, addresses) without allocating.</summary>
+    private sealed class CheckingSink(byte expectedTtl) : IPacketSink
+    {
+        public int Count { get; private set; }
+
+        public int Bad { get; private set; }
+
+        public void Deliver(Packet packet)
+        {
+            Count++;
+            if (!EthernetFrame.TryCreate(packet.Data, out var eth) || eth.EtherType != EtherType.IPv4
+                || !IPv4Packet.TryCreate(eth.Payload, out var ip) || ip.Ttl != expectedTtl || !ip.VerifyChecksum()
+                || ip.Source != Sender || ip.Destination != Receiver)
+            {
+                Bad++;
+            }
+
+            packet.Release();
+        }
+
+        public void Reset()
+        {
+            Count = 0;
+            Bad = 0;
+        }
+    }
+}

@@ -31,6 +31,7 @@ internal static class Tools
         ["arp"] = new Arp(),
         ["ndp"] = new Ndp(),
         ["sysctl"] = new Sysctl(),
+        ["pfctl"] = new Pfctl(),
         ["ipfw"] = new Ipfw(),
         ["dnctl"] = new Dnctl(),
         ["ping"] = new Ping(),

@@ -157,8 +157,12 @@ public sealed partial class EventLoop
     /// </summary>
     public bool RunUntil(Func<bool> done, long timeout)
     {
-        var clock = _virtual ?? throw new InvalidOperationException("RunUntil needs a virtual clock.");
         var limit = Clock.Now + timeout;
+        if (_virtual is not { } clock)
+        {
+            return RunUntilReal(done, limit, CancellationToken.None);
+        }
+
         RunPending();
         while (!done())
         {
@@ -170,6 +174,39 @@ public sealed partial class EventLoop
             }
 
             clock.AdvanceTo(next);
+            RunPending();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Runs the loop on the calling thread until <paramref name="done"/> is true, <paramref name="timeout"/> ns pass or
+    /// <paramref name="cancel"/> fires. On a virtual clock time jumps; on a real clock the thread waits for timers and
+    /// posts, so the same tool code (ping's wait for replies) works in labs and on live links.
+    /// </summary>
+    public bool RunUntil(Func<bool> done, long timeout, CancellationToken cancel) =>
+        _virtual is not null ? RunUntil(done, timeout) : RunUntilReal(done, Clock.Now + timeout, cancel);
+
+    private bool RunUntilReal(Func<bool> done, long limit, CancellationToken cancel)
+    {
+        using var registration = cancel.CanBeCanceled ? cancel.Register(() => _wake.Set()) : default;
+        RunPending();
+        while (!done())
+        {
+            var now = Clock.Now;
+            if (now >= limit || cancel.IsCancellationRequested)
+            {
+                return done();
+            }
+
+            var until = _timers.NextDue is long next ? Math.Min(next, limit) : limit;
+            var wait = Math.Clamp((until - now + Nanos.PerMillisecond - 1) / Nanos.PerMillisecond, 0, 100);
+            if (wait > 0)
+            {
+                _wake.WaitOne((int)wait); // clock-ok: real-time loop waits for the next timer or a post
+            }
+
             RunPending();
         }
 

@@ -608,6 +608,13 @@ public sealed partial class PfParser
                     break;
                 case "divert-to":
                     Advance();
+                    if (IsNumber(T) && !Peek(1).Is("port"))
+                    {
+                        // FreeBSD's divert(4) form: divert-to <port>.
+                        var (dp, _, _) = PortRange(false);
+                        r = r with { DivertPort = dp };
+                    }
+                    else
                     {
                         var h = Host();
                         _ = h;

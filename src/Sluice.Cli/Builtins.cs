@@ -42,10 +42,14 @@ internal sealed class Hostname : ITool
                 return ctx.Fail("sethostname: Invalid argument");
             }
 
-            ctx.Stack.Hostname = rest[0];
+            // A jail's name is its own (a VNET jail's setter also updates its stack's kern.hostname).
             if (ctx.Jail is not null)
             {
                 ctx.Jail.Hostname = rest[0];
+            }
+            else
+            {
+                ctx.Stack.Hostname = rest[0];
             }
 
             return 0;

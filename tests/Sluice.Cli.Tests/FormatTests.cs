@@ -191,4 +191,17 @@ public sealed class FormatTests
         Assert.Equal("1d0h0m5s", NeighborFormat.SecondsToString(86405));
         Assert.Equal("30s", NeighborFormat.SecondsToString(30));
     }
+
+    [Fact]
+    public void UdpStatisticsUseNetstatWording()
+    {
+        var udp = new Sluice.Stack.UdpStatistics { Received = 5, NoPort = 1, Sent = 1 };
+        Assert.Equal(
+            "udp:\n\t5 datagrams received\n\t0 with incomplete header\n\t0 with bad data length field\n\t0 with bad checksum\n"
+            + "\t0 with no checksum\n\t1 dropped due to no socket\n\t0 broadcast/multicast datagrams undelivered\n"
+            + "\t0 dropped due to full socket buffers\n\t4 delivered\n\t1 datagram output\n",
+            ProtocolStatistics.Udp(udp, zeros: true));
+        Assert.Equal("udp:\n\t5 datagrams received\n\t1 dropped due to no socket\n\t4 delivered\n\t1 datagram output\n",
+            ProtocolStatistics.Udp(udp, zeros: false));
+    }
 }

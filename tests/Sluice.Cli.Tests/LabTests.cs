@@ -367,6 +367,21 @@ public sealed class LabTests
     }
 
     [Fact]
+    public void HostnamesBelongToTheirJail()
+    {
+        var stdout = new StringWriter();
+        using var lab = new Lab(stdout, new StringWriter());
+        lab.Execute("jail -c name=plain persist");
+        lab.Execute("jail -c name=v vnet persist");
+        lab.Execute("jexec plain hostname plain.example");
+        lab.Execute("jexec v hostname v.example");
+        lab.Execute("hostname");
+        lab.Execute("jexec plain hostname");
+        lab.Execute("jexec v sysctl -n kern.hostname");
+        Assert.Equal("sluice\nplain.example\nv.example\n", stdout.ToString());
+    }
+
+    [Fact]
     public void TopLevelCliRunsToolsAndLabs()
     {
         var stdout = new StringWriter();

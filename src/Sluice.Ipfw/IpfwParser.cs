@@ -709,6 +709,7 @@ public static class IpfwParser
         }
 
         number = -1;
+        text = null;
         return false;
     }
 

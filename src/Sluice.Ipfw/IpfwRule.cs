@@ -223,10 +223,9 @@ public sealed class IpfwRule
 
     private void AppendMatches(StringBuilder sb, int from, int to, string? emptyText)
     {
-        if (from == to && emptyText is not null)
+        if (emptyText is not null && (from == to || Matches[from] is not AddressMatch))
         {
             sb.Append(' ').Append(emptyText);
-            return;
         }
 
         var inOr = false;

@@ -83,7 +83,7 @@ public sealed class NewRenoCongestionControl : ICongestionControl
     {
         // RFC 6582 §3.2 step 3: full ack ends recovery; avoid a burst.
         var pipe = (int)(tcb.SndMax - tcb.SndUna);
-        tcb.Cwnd = pipe < tcb.Ssthresh ? pipe + tcb.Mss : tcb.Ssthresh;
+        tcb.Cwnd = pipe < tcb.Ssthresh ? Math.Max(pipe, tcb.Mss) + tcb.Mss : tcb.Ssthresh;
         tcb.BytesAcked = 0;
     }
 }
@@ -189,7 +189,7 @@ public sealed class CubicCongestionControl : ICongestionControl
     public void PostRecovery(TcpControlBlock tcb)
     {
         var pipe = (int)(tcb.SndMax - tcb.SndUna);
-        tcb.Cwnd = pipe < tcb.Ssthresh ? pipe + tcb.Mss : tcb.Ssthresh;
+        tcb.Cwnd = pipe < tcb.Ssthresh ? Math.Max(pipe, tcb.Mss) + tcb.Mss : tcb.Ssthresh;
         _epochStart = -1;
     }
 }

@@ -29,9 +29,6 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
     public override string Name => "rack";
 
     /// <inheritdoc />
-    public override bool UsesRexmitSlop => false;
-
-    /// <inheritdoc />
     public override void Init(TcpControlBlock tcb) => tcb.FunctionBlockState = new RackState();
 
     private static RackState State(TcpControlBlock tcb)
@@ -97,9 +94,7 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
             if (Seq.Geq(tcb.SndUna, tcb.SndRecover))
             {
                 tcb.Flags &= ~TcbFlags.FastRecovery;
-                tcb.Cwnd = Math.Max(tcb.Ssthresh, tcb.Mss); // RFC 6937 §3: end of recovery
-                tcb.CongestionControl.PostRecovery(tcb);
-                tcb.Cwnd = Math.Max(tcb.Cwnd, Math.Min(tcb.Ssthresh, tcb.Cwnd));
+                tcb.Cwnd = Math.Max(tcb.Ssthresh, tcb.Mss); // RFC 6937 §3.1: cwnd = ssthresh when recovery ends
             }
 
             return;
@@ -138,6 +133,7 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         tcb.SndRecover = tcb.SndMax;
         tcb.PrrDelivered = 0;
         tcb.PrrOut = 0;
+        tcb.ForceOneRetransmit = true; // RFC 6937 §3.1: the first retransmission goes out at once
         if (tcb.SackEnabled)
         {
             tcb.Stack.Statistics.tcps_sack_recovery_episode++;

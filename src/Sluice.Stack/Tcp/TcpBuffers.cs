@@ -64,10 +64,6 @@ internal sealed class ByteRing
         count = Math.Min(count, Count);
         _head = (_head + count) % _buffer.Length;
         Count -= count;
-        if (Count == 0)
-        {
-            _head = 0;
-        }
     }
 
     /// <summary>Reads and consumes up to <paramref name="destination"/>.Length bytes.</summary>

@@ -231,6 +231,27 @@ public abstract partial class TcpFunctionBlockBase
         }
 
         var deliveredBefore = tcb.DeliveredBytes;
+        if (Seq.Gt(ack, tcb.SndUna))
+        {
+            // Cumulatively acknowledged segments are delivered before the SACK blocks of the same ACK (RACK ordering).
+            SampleRtt(tcb, ack, ref s);
+            for (var i = 0; i < tcb.Map.Count; i++)
+            {
+                ref var e = ref tcb.Map[i];
+                if (Seq.Gt(e.End, ack))
+                {
+                    break;
+                }
+
+                if (!e.Is(SentFlags.Sacked))
+                {
+                    e.Flags |= SentFlags.Sacked;
+                    OnSegmentDelivered(tcb, ref e, now);
+                    tcb.DeliveredBytes += e.Length;
+                }
+            }
+        }
+
         var sacked = s.Options.SackCount > 0 && tcb.SackEnabled ? ProcessSack(tcb, ref s.Options) : 0;
         if (Seq.Leq(ack, tcb.SndUna))
         {
@@ -246,21 +267,6 @@ public abstract partial class TcpFunctionBlockBase
             var acked = (int)(ack - tcb.SndUna);
             stats.tcps_rcvackpack++;
             stats.tcps_rcvackbyte += acked;
-            SampleRtt(tcb, ack, ref s);
-            for (var i = 0; i < tcb.Map.Count; i++)
-            {
-                ref var e = ref tcb.Map[i];
-                if (Seq.Gt(e.End, ack))
-                {
-                    break;
-                }
-
-                if (!e.Is(SentFlags.Sacked))
-                {
-                    OnSegmentDelivered(tcb, ref e, now);
-                    tcb.DeliveredBytes += e.Length;
-                }
-            }
 
             var ourFinAcked = tcb.Has(TcbFlags.SentFin) && ack == tcb.SndMax;
             var dataEnd = tcb.SndBufSeq + (uint)tcb.SendBuffer.Count;

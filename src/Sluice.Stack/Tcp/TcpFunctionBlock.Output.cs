@@ -115,7 +115,7 @@ public abstract partial class TcpFunctionBlockBase
             {
                 ref var e = ref tcb.Map[idx];
                 var allowance = CongestionAllowance(tcb);
-                if (tcb.ForceOneRetransmit || allowance >= Math.Min(e.Length, SegmentSize(tcb)))
+                if (tcb.ForceOneRetransmit || allowance > 0)
                 {
                     tcb.ForceOneRetransmit = false;
                     Retransmit(tcb, ref e);
@@ -413,9 +413,9 @@ public abstract partial class TcpFunctionBlockBase
     {
         var stack = tcb.Stack;
         var stats = stack.Statistics;
-        if (tcb.State == TcpState.Closed)
+        if (tcb.State == TcpState.Closed || (tcb.SndUna == tcb.SndMax && tcb.State >= TcpState.Established))
         {
-            return;
+            return; // nothing outstanding: a stale timer
         }
 
         // A zero-window probe outstanding is persist, not loss: probe again without counting toward the drop.

@@ -77,14 +77,15 @@ public static class Cli
         typeof(Cli).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
     /// <summary>The text printed by <c>sluice --help</c>.</summary>
-    public const string Usage = """
+    public static string Usage => $"""
         usage: sluice lab FILE         run a lab script (FreeBSD commands) on virtual time
                sluice TOOL [args...]   run one tool against a fresh single-host stack
                sluice --help | --version
 
-        Tools: ifconfig route netstat arp ndp sysctl ping ping6 jail jls jexec hostname echo sleep
+        Tools: {string.Join(' ', Tools.Names.Order(StringComparer.Ordinal))}
         A lab script has one command per line; '#' starts a comment, a trailing '\' continues the line,
-        and the first command that fails stops the script (FILE:LINE: command: error, exit status 1).
+        "! command" expects the command to fail, and the first command that fails stops the script
+        (FILE:LINE: command: error, with the command's exit status).
 
         """;
 }

@@ -382,7 +382,7 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
             Length = packet.Length,
             Stack = _stack,
             Ipfw = this,
-            Tag = packet.PfTag,
+            Tag = packet.IpfwTag,
             IcmpType = -1,
         };
         ReadContext(packet.Data, ref ctx);
@@ -475,8 +475,8 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
             Count(effective, ref ctx, now);
             if (effective.Tag != 0)
             {
-                packet.PfTag = effective.Tag > 0 ? (ushort)effective.Tag : ctx.Tag == -effective.Tag ? (ushort)0 : packet.PfTag;
-                ctx.Tag = packet.PfTag;
+                packet.IpfwTag = effective.Tag > 0 ? (ushort)effective.Tag : ctx.Tag == -effective.Tag ? (ushort)0 : packet.IpfwTag;
+                ctx.Tag = packet.IpfwTag;
             }
 
             switch (effective.Action)
@@ -720,23 +720,16 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
     public void Reinject(Packet packet, in DnPacketInfo info)
     {
         var ifp = _stack.InterfaceByIndex(info.InterfaceIndex);
-        packet.DummynetCookie = info.Cookie;
-        if (info.Direction == PfilDirection.Out)
-        {
-            _ = info.IPv6 ? _stack.OutputIPv6Raw(packet) : _stack.OutputIPv4Raw(packet);
-            return;
-        }
-
         if (ifp is null)
         {
             packet.Release();
             return;
         }
 
-        var header = packet.Prepend(14);
-        var dst = (packet.Flags & PacketFlags.Broadcast) != 0 ? MacAddress.Broadcast : ifp.HardwareAddress;
-        new EthernetHeader(dst, MacAddress.Zero, info.IPv6 ? EtherType.IPv6 : EtherType.IPv4).Emit(header);
-        ifp.Deliver(packet);
+        // ip_dn_io.c dummynet_send: back into the hook that took the packet; ipfw sees the cookie and either accepts
+        // (one_pass) or continues after the pipe's rule, then the remaining hooks and the stack carry on.
+        packet.DummynetCookie = info.Cookie;
+        _stack.Reinject(packet, ifp, info.Direction, info.IPv6, this, rerunFilter: true);
     }
 }
 

@@ -424,10 +424,20 @@ public sealed partial class NetStack
     /// pipe) where it left off: the remaining hooks run, then input or output processing goes on. The packet starts at
     /// its IP header. Takes ownership.
     /// </summary>
-    public void Reinject(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6, IPacketFilter filter)
+    /// <param name="packet">The packet, starting at its IP header.</param>
+    /// <param name="ifp">The interface the packet was crossing when the filter took it.</param>
+    /// <param name="direction">Which hook took it.</param>
+    /// <param name="ipv6">Address family.</param>
+    /// <param name="filter">The filter that took it.</param>
+    /// <param name="rerunFilter">
+    /// Run <paramref name="filter"/> itself again first (ipfw with net.inet.ip.fw.one_pass=0 continues at the rule after
+    /// the pipe; it recognises the packet by its dummynet cookie).
+    /// </param>
+    public void Reinject(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6, IPacketFilter filter, bool rerunFilter = false)
     {
-        var start = Pfil.IndexOf(filter) + 1;
-        if (start == 0 || ifp.Stack != this)
+        var index = Pfil.IndexOf(filter);
+        var start = index + (rerunFilter ? 0 : 1);
+        if (index < 0 || ifp.Stack != this)
         {
             // The filter was removed or the interface moved meanwhile: FreeBSD frees the packet.
             packet.Release();

@@ -706,7 +706,7 @@ public sealed partial class NetStack
     /// icmp6_error: an ICMPv6 error about <paramref name="original"/> (from its IPv6 header) to its source. Does not take
     /// ownership of <paramref name="original"/>.
     /// </summary>
-    internal void Icmp6Error(Packet original, IcmpV6Type type, byte code, int parameter = 0)
+    public void Icmp6Error(Packet original, IcmpV6Type type, byte code, int parameter = 0)
     {
         Icmp6.Error++;
         var data = original.Data;

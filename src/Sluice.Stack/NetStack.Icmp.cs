@@ -122,7 +122,7 @@ public sealed partial class NetStack
     /// icmp_error: sends an ICMP error about <paramref name="original"/> (which starts at its IP header) to its
     /// source. Does not take ownership of <paramref name="original"/>.
     /// </summary>
-    internal void IcmpError(Packet original, IcmpV4Type type, byte code, int mtu = 0)
+    public void IcmpError(Packet original, IcmpV4Type type, byte code, int mtu = 0)
     {
         Icmp.Error++;
         var data = original.Data;

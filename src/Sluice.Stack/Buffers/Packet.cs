@@ -75,6 +75,9 @@ public sealed class Packet
     /// <summary>pf tag id (0 = none).</summary>
     public ushort PfTag { get; set; }
 
+    /// <summary>ipfw tag (`ipfw add ... tag N`, matched by `tagged N`); 0 = none.</summary>
+    public ushort IpfwTag { get; set; }
+
     /// <summary>Dummynet cookie: pipe/queue the packet went through (0 = none).</summary>
     public uint DummynetCookie { get; set; }
 
@@ -90,6 +93,7 @@ public sealed class Packet
         Flags = PacketFlags.None;
         FlowHash = 0;
         PfTag = 0;
+        IpfwTag = 0;
         DummynetCookie = 0;
         NetworkOffset = -1;
     }
@@ -177,6 +181,7 @@ public sealed class Packet
         Flags = other.Flags;
         FlowHash = other.FlowHash;
         PfTag = other.PfTag;
+        IpfwTag = other.IpfwTag;
         DummynetCookie = other.DummynetCookie;
         NetworkOffset = other.NetworkOffset;
     }

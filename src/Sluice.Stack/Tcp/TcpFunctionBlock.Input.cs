@@ -80,6 +80,13 @@ public abstract partial class TcpFunctionBlockBase
         }
 
         // RFC 5961 §4.2: a SYN on a synchronised connection gets a challenge ACK.
+        if (s.Has(TcpFlags.Syn) && tcb.State == TcpState.SynReceived && s.Seq == tcb.Irs && s.Has(TcpFlags.Ack))
+        {
+            // Simultaneous open: the peer's SYN-ACK repeats its SYN; drop the SYN and process the rest (tcp_input trims it).
+            s.Flags &= ~TcpFlags.Syn;
+            s.Seq++;
+        }
+
         if (s.Has(TcpFlags.Syn))
         {
             if (tcb.State == TcpState.SynReceived && s.Seq == tcb.Irs)

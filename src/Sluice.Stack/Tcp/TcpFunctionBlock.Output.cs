@@ -158,7 +158,7 @@ public abstract partial class TcpFunctionBlockBase
                 continue;
             }
 
-            if (unsent > 0 && wndRoom <= 0 && flight == 0 && !tcb.RexmtTimer.IsScheduled && !tcb.PersistTimer.IsScheduled)
+            if (unsent > 0 && flight == 0 && !tcb.RexmtTimer.IsScheduled && !tcb.PersistTimer.IsScheduled)
             {
                 SetPersist(tcb);
             }
@@ -371,7 +371,7 @@ public abstract partial class TcpFunctionBlockBase
             case TcpTimerKind.Persist:
                 stats.tcps_persisttimeo++;
                 stats.tcps_sndprobe++;
-                if (tcb.SndWnd == 0 && tcb.Unsent > 0 && tcb.SndUna == tcb.SndMax)
+                if (tcb.Unsent > 0 && tcb.SndUna == tcb.SndMax)
                 {
                     tcb.Flags |= TcbFlags.ForceData;
                     Output(tcb);

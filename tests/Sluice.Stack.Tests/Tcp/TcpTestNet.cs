@@ -145,6 +145,8 @@ internal sealed class TcpPair
         ib.AddAddress(ServerAddress, 24);
         ia.SetUp(true);
         ib.SetUp(true);
+        _ = Client.Tcp; // attach TCP (and its sysctls) until NetStack's constructor does
+        _ = Server.Tcp;
         if (block is not null)
         {
             Assert.True(Client.Tcp.TrySetDefaultFunctionBlock(block));

@@ -27,7 +27,8 @@ public sealed partial class TcpStack : IIpProtocolHandler
     private readonly Dictionary<ushort, List<TcpSocket>> _bound = [];
     private readonly List<ITcpFunctionBlock> _blocks = [];
     private readonly Dictionary<string, Func<ICongestionControl>> _cc = new(StringComparer.Ordinal);
-    private readonly ulong _secret0, _secret1;
+    private ulong _secret0, _secret1;
+    private bool _haveSecret;
     private int _nextEphemeral;
 
     internal SysctlInt SysctlMssDflt = null!, SysctlSendSpace = null!, SysctlRecvSpace = null!, SysctlKeepIdle = null!,
@@ -39,8 +40,6 @@ public sealed partial class TcpStack : IIpProtocolHandler
     public TcpStack(NetStack stack)
     {
         Net = stack;
-        _secret0 = (ulong)stack.Random.NextInt64();
-        _secret1 = (ulong)stack.Random.NextInt64();
         RegisterFunctionBlock(new FreeBsdFunctionBlock());
         RegisterFunctionBlock(new RackFunctionBlock());
         DefaultFunctionBlock = _blocks[0];
@@ -586,6 +585,14 @@ public sealed partial class TcpStack : IIpProtocolHandler
 
     private uint CookieMac(in TcpConnectionKey key, uint irs, uint slot)
     {
+        if (!_haveSecret)
+        {
+            // Drawn on first use so that attaching TCP does not shift the stack's random sequence (MACs, ports).
+            _secret0 = (ulong)Net.Random.NextInt64();
+            _secret1 = (ulong)Net.Random.NextInt64();
+            _haveSecret = true;
+        }
+
         var h = _secret0 ^ ((ulong)irs << 17) ^ slot;
         h = Mix(h ^ key.LocalPort ^ ((ulong)key.RemotePort << 16));
         h = Mix(h ^ AddressHash(key.LocalAddress) ^ _secret1);

@@ -67,6 +67,7 @@ public sealed class PfInstance
         }
 
         Enabled = true;
+        Engine.Attach();
         return true;
     }
 
@@ -79,6 +80,7 @@ public sealed class PfInstance
         }
 
         Enabled = false;
+        Engine.Detach();
         return true;
     }
 
@@ -105,6 +107,9 @@ public sealed class PfInstance
             table.Entries.AddRange(t.Entries);
             Tables[t.Name] = table;
         }
+
+        TablesChanged();
+        Engine.Reload();
     }
 
     /// <summary>Flushes the filter rules (<c>-F rules</c>).</summary>
@@ -113,14 +118,31 @@ public sealed class PfInstance
         if (!string.IsNullOrEmpty(anchor))
         {
             Anchors.Remove(anchor);
+            Engine.Reload();
             return;
         }
 
         Active = Active with { Scrub = [], Filter = [] };
+        Engine.Reload();
     }
 
     /// <summary>Flushes the translation rules (<c>-F nat</c>).</summary>
-    public void FlushNat() => Active = Active with { Nat = [], Rdr = [], Binat = [] };
+    public void FlushNat()
+    {
+        Active = Active with { Nat = [], Rdr = [], Binat = [] };
+        Engine.Reload();
+    }
+
+    /// <summary>The packet-filtering engine (compiled rules, states); attached to the stack's pfil hooks while enabled.</summary>
+    public Engine.PfEngine Engine => _engine ??= new Engine.PfEngine(this);
+
+    private Engine.PfEngine? _engine;
+
+    /// <summary>Bumped whenever a table or its entries change; the engine re-indexes tables lazily.</summary>
+    public int TablesVersion { get; private set; }
+
+    /// <summary>Tells the engine that <see cref="Tables"/> or an entry list changed.</summary>
+    public void TablesChanged() => TablesVersion++;
 }
 
 /// <summary>Answers the parser's interface questions from a <see cref="NetStack"/>.</summary>

@@ -1,0 +1,745 @@
+using System.Buffers.Binary;
+using Sluice.Pf.Config;
+using Sluice.Stack;
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Pfil;
+using Sluice.Stack.Time;
+using Timer = Sluice.Stack.Time.Timer;
+
+namespace Sluice.Pf.Engine;
+
+/// <summary>
+/// The pf packet filter of one VNET (pf.c's pf_test): compiled rule set with skip steps, state table with TCP
+/// window tracking, NAT/RDR/BINAT, tables, source tracking with overload, return-rst/return-icmp and pflog.
+/// </summary>
+/// <remarks>
+/// Runs on the stack's event loop only; no locks. The compiled rule set is replaced whole by <see cref="Reload"/>.
+/// Packets that match an existing state are processed without allocation. Generated replies (RST, ICMP) are marked
+/// so that pf does not filter them again on the way out, as pf's PF_TAG_GENERATED.
+/// </remarks>
+public sealed partial class PfEngine : IPacketFilter, ITimerHandler
+{
+    internal const ushort GeneratedTag = 0xFFFF;
+    private const long Second = 1_000_000_000L;
+
+    private readonly NetStack _stack;
+    private readonly Timer _purgeTimer;
+    private readonly Dictionary<string, PfTableRef> _tableRefs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ushort> _tags = new(StringComparer.Ordinal);
+    private readonly Dictionary<PfStateKey, PfState> _wire = [];
+    private readonly Dictionary<PfStateKey, PfState> _stackKeys = [];
+    private readonly List<PfState> _states = [];
+    private readonly Dictionary<(PfRuleC? Rule, UInt128 Address, bool V6), PfSourceNode> _sources = [];
+    private PfCompiledRuleset _rules = new();
+    private readonly uint[] _timeouts = new uint[32];
+    private string[] _skipInterfaces = [];
+    private bool _blockReturn;
+    private bool _ifBound;
+    private ulong _nextId = 1;
+    private uint _stateLimit = 100_000, _srcNodeLimit = 100_000;
+    private long _enabledSince;
+
+    internal PfEngine(PfInstance pf)
+    {
+        Instance = pf;
+        _stack = pf.Stack;
+        _purgeTimer = new Timer(this);
+        LoadOptions(PfRuleset.Empty);
+    }
+
+    /// <summary>The instance this engine filters for.</summary>
+    public PfInstance Instance { get; }
+
+    /// <inheritdoc/>
+    public string Name => "pf";
+
+    /// <summary>The <c>pfctl -si</c> counters (by <see cref="PfReason"/>).</summary>
+    public ulong[] Counters { get; } = new ulong[16];
+
+    /// <summary>State table searches, inserts and removals.</summary>
+    public ulong Searches { get; private set; }
+
+    public ulong Inserts { get; private set; }
+
+    public ulong Removals { get; private set; }
+
+    /// <summary>Number of states.</summary>
+    public int StateCount => _states.Count;
+
+    /// <summary>Number of source-tracking nodes.</summary>
+    public int SourceNodeCount => _sources.Count;
+
+    /// <summary>Where <c>log</c> rules send packets (pflog0).</summary>
+    public List<IPflogSink> LogSinks { get; } = [];
+
+    /// <summary>Virtual or real time at which pf was enabled.</summary>
+    public long EnabledSince => _enabledSince;
+
+    private long Now => _stack.Loop.Now;
+
+    /// <summary>Attaches to the stack's pfil hooks (pfctl -e).</summary>
+    public void Attach()
+    {
+        if (_stack.Pfil.IndexOf(this) < 0)
+        {
+            _stack.Pfil.Add(this);
+            _enabledSince = Now;
+            SchedulePurge();
+        }
+    }
+
+    /// <summary>Detaches from the pfil hooks (pfctl -d); states stay.</summary>
+    public void Detach()
+    {
+        _stack.Pfil.Remove(this);
+        _stack.Loop.Cancel(_purgeTimer);
+    }
+
+    /// <summary>Recompiles the active rule set and anchors (after a load, an anchor load or a flush).</summary>
+    public void Reload()
+    {
+        var compiler = new PfCompiler(this);
+        LoadOptions(Instance.Active);
+        _rules = compiler.Compile(Instance.Active, string.Empty);
+    }
+
+    internal PfTableRef TableRef(string name)
+    {
+        if (!_tableRefs.TryGetValue(name, out var r))
+        {
+            r = new PfTableRef(Instance, name);
+            _tableRefs[name] = r;
+        }
+
+        return r;
+    }
+
+    internal ushort TagId(string name)
+    {
+        if (!_tags.TryGetValue(name, out var id))
+        {
+            id = (ushort)(_tags.Count + 1);
+            _tags[name] = id;
+        }
+
+        return id;
+    }
+
+    private void LoadOptions(PfRuleset rs)
+    {
+        foreach (var (_, index) in PfNames.Timeouts)
+        {
+            _timeouts[index] = PfNames.DefaultTimeouts[index];
+        }
+
+        var skips = new List<string>();
+        _blockReturn = false;
+        _ifBound = false;
+        _stateLimit = 100_000;
+        _srcNodeLimit = 100_000;
+        var adaptiveSet = false;
+        foreach (var o in rs.Statements.OfType<PfOptionStatement>())
+        {
+            var p = o.Text.Split(' ');
+            switch (o.Name)
+            {
+                case "timeout" when p.Length >= 4 && uint.TryParse(p[3], out var v):
+                    foreach (var (name, index) in PfNames.Timeouts)
+                    {
+                        if (name == p[2])
+                        {
+                            _timeouts[index] = v;
+                            adaptiveSet |= index is 16 or 17;
+                        }
+                    }
+
+                    break;
+                case "limit" when p.Length >= 4 && uint.TryParse(p[3], out var l):
+                    if (p[2] == "states")
+                    {
+                        _stateLimit = l;
+                    }
+                    else if (p[2] == "src-nodes")
+                    {
+                        _srcNodeLimit = l;
+                    }
+
+                    break;
+                case "block-policy":
+                    _blockReturn = o.Text.EndsWith("return", StringComparison.Ordinal);
+                    break;
+                case "state-policy":
+                    _ifBound = o.Text.EndsWith("if-bound", StringComparison.Ordinal);
+                    break;
+                case "skip" when p.Length >= 4:
+                    skips.Add(p[3]);
+                    break;
+            }
+        }
+
+        if (!adaptiveSet && _stateLimit != 100_000)
+        {
+            // pfctl: adaptive.start/end default to 60% and 120% of the state limit.
+            _timeouts[16] = _stateLimit / 10 * 6;
+            _timeouts[17] = _stateLimit / 10 * 12;
+        }
+
+        _skipInterfaces = [.. skips];
+    }
+
+    private void SchedulePurge()
+    {
+        var interval = Math.Max(1u, _timeouts[15]);
+        _stack.Loop.ScheduleAfter(_purgeTimer, interval * Second);
+    }
+
+    /// <summary>The purge thread: removes expired states and source nodes (one reusable timer).</summary>
+    public void OnTimer(Timer timer)
+    {
+        Purge();
+        if (_stack.Pfil.IndexOf(this) >= 0)
+        {
+            SchedulePurge();
+        }
+    }
+
+    /// <summary>Removes every expired state and unused source node now.</summary>
+    public void Purge()
+    {
+        var now = Now;
+        for (var i = _states.Count - 1; i >= 0; i--)
+        {
+            if (i < _states.Count && ExpiresAt(_states[i]) <= now)
+            {
+                RemoveState(_states[i]);
+            }
+        }
+
+        List<PfSourceNode>? dead = null;
+        foreach (var sn in _sources.Values)
+        {
+            if (sn.States == 0 && sn.Expire <= now)
+            {
+                (dead ??= []).Add(sn);
+            }
+        }
+
+        if (dead is not null)
+        {
+            foreach (var sn in dead)
+            {
+                RemoveSourceNode(sn);
+            }
+        }
+    }
+
+    private void RemoveSourceNode(PfSourceNode sn)
+    {
+        if (_sources.Remove((sn.Rule, sn.Address, sn.V6)) && sn.Rule is not null)
+        {
+            sn.Rule.SourceNodes--;
+        }
+    }
+
+    internal uint TimeoutSeconds(PfState s)
+    {
+        var t = s.Timeout;
+        if (t < 0)
+        {
+            return 0;
+        }
+
+        return s.RuleTimeouts is { } rt && rt[t] != 0 ? rt[t] : _timeouts[t];
+    }
+
+    /// <summary>pf_state_expires: last activity plus the timeout, scaled down by adaptive timeouts.</summary>
+    internal long ExpiresAt(PfState s)
+    {
+        if (s.Purged)
+        {
+            return long.MinValue;
+        }
+
+        long timeout = TimeoutSeconds(s);
+        var start = (long)_timeouts[16];
+        var end = (long)_timeouts[17];
+        var states = (long)_states.Count;
+        if (start > 0 && end > start && states > start)
+        {
+            if (states >= end)
+            {
+                return s.Expire;
+            }
+
+            timeout = timeout * (end - states) / (end - start);
+        }
+
+        return s.Expire + (timeout * Second);
+    }
+
+    /// <inheritdoc/>
+    public PfilVerdict Filter(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6)
+    {
+        if (packet.PfTag == GeneratedTag)
+        {
+            packet.PfTag = 0;
+            return PfilVerdict.Pass;
+        }
+
+        var inbound = direction == PfilDirection.In;
+        if (inbound && (packet.Flags & PacketFlags.Loopback) == 0)
+        {
+            packet.PfTag = 0;
+        }
+
+        foreach (var s in _skipInterfaces)
+        {
+            if (InterfaceMatches(ifp, s))
+            {
+                return PfilVerdict.Pass;
+            }
+        }
+
+        var reason = PfPacket.Parse(packet.Data, ipv6, out var pd);
+        if (reason != PfReason.Match)
+        {
+            Counters[(int)reason]++;
+            return PfilVerdict.Drop;
+        }
+
+        return Test(packet, ifp, inbound, ref pd);
+    }
+
+    private PfilVerdict Test(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket pd)
+    {
+        // Normalization (pf_normalize_ip): with a matching scrub rule, fragments that could hide a header are dropped.
+        if (pd.Fragment && _rules.Scrub.Length > 0 && MatchScrub(ifp, inbound, ref pd, packet))
+        {
+            var r = Normalize(ref pd);
+            if (r != PfReason.Match)
+            {
+                Counters[(int)r]++;
+                return PfilVerdict.Drop;
+            }
+        }
+
+        if (!pd.NonFirstFragment)
+        {
+            PfState? s = null;
+            var action = PfAction.Pass;
+            var reason = PfReason.Match;
+            var found = pd.Proto switch
+            {
+                PfPacket.Tcp => TestStateTcp(packet, inbound, ref pd, out s, out action, out reason),
+                PfPacket.Icmp or PfPacket.Icmp6 => TestStateIcmp(packet, inbound, ref pd, out s, out action, out reason),
+                _ => TestStateOther(packet, inbound, ref pd, out s, out action),
+            };
+            if (found)
+            {
+                if (action != PfAction.Pass)
+                {
+                    Counters[(int)reason]++;
+                    if (s?.Log == true && s.Rule is not null)
+                    {
+                        LogPacket(packet, ifp, inbound, s.Rule, PfAction.Block, reason, s.AnchorRule);
+                    }
+
+                    return PfilVerdict.Drop;
+                }
+
+                if (s is not null)
+                {
+                    if (s.Tag != 0)
+                    {
+                        packet.PfTag = s.Tag;
+                    }
+
+                    if (s.Rule is { } rr)
+                    {
+                        CountRule(rr, inbound, pd.Length);
+                        if (s.Rule.Ast.Log.All)
+                        {
+                            LogPacket(packet, ifp, inbound, rr, PfAction.Pass, PfReason.Match, s.AnchorRule);
+                        }
+                    }
+                }
+
+                return PfilVerdict.Pass;
+            }
+        }
+
+        return TestRule(packet, ifp, inbound, ref pd);
+    }
+
+    private static void CountRule(PfRuleC r, bool inbound, int bytes)
+    {
+        if (inbound)
+        {
+            r.PacketsIn++;
+            r.BytesIn += (ulong)bytes;
+        }
+        else
+        {
+            r.PacketsOut++;
+            r.BytesOut += (ulong)bytes;
+        }
+    }
+
+    private bool MatchScrub(NetworkInterface ifp, bool inbound, ref PfPacket pd, Packet packet)
+    {
+        var ctx = new MatchContext();
+        EvalRules(_rules.Scrub, ifp, inbound, ref pd, packet, ref ctx, firstMatch: false);
+        return ctx.Rule is not null && ctx.Rule.Ast.Action == PfAction.Scrub;
+    }
+
+    /// <summary>pf_norm's fragment checks: RFC 1858 tiny and overlapping fragments, bad lengths.</summary>
+    private static PfReason Normalize(ref PfPacket pd)
+    {
+        if (!pd.V6)
+        {
+            // A non-final fragment must carry a multiple of 8 bytes.
+            if (pd.NonFirstFragment && pd.FragmentOffset < 16 && pd.Proto == PfPacket.Tcp)
+            {
+                return PfReason.Fragment; // RFC 1858: offset 1 could rewrite the TCP flags
+            }
+
+            if (pd.FragmentOffset + pd.TransportLength > 65535)
+            {
+                return PfReason.Fragment;
+            }
+        }
+
+        if (!pd.NonFirstFragment && pd.Fragment)
+        {
+            var need = pd.Proto switch { PfPacket.Tcp => 20, PfPacket.Udp => 8, PfPacket.Icmp or PfPacket.Icmp6 => 8, _ => 0 };
+            if (pd.TransportLength < need)
+            {
+                return PfReason.Fragment;
+            }
+        }
+
+        return PfReason.Match;
+    }
+
+    private bool InterfaceMatches(NetworkInterface ifp, string name)
+    {
+        if (ifp.Name == name)
+        {
+            return true;
+        }
+
+        var groups = ifp.Groups;
+        for (var i = 0; i < groups.Count; i++)
+        {
+            if (groups[i] == name)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private ref struct MatchContext
+    {
+        public PfRuleC? Rule;
+        public PfRuleC? Anchor;
+        public ushort Tag;
+        public bool Quick;
+    }
+
+    /// <summary>
+    /// pf_match_rule over one list with skip steps; last match wins unless <c>quick</c>; anchors evaluated in place.
+    /// With <paramref name="firstMatch"/> (translation rules) the first matching rule decides.
+    /// </summary>
+    private void EvalRules(PfRuleC[] rules, NetworkInterface ifp, bool inbound, ref PfPacket pd, Packet packet, ref MatchContext ctx, bool firstMatch, PfRuleC? anchor = null)
+    {
+        var i = 0;
+        while (i < rules.Length)
+        {
+            var r = rules[i];
+            var a = r.Ast;
+            r.Evaluations++;
+            if (r.IfName is not null && InterfaceMatches(ifp, r.IfName) == r.IfNegated)
+            {
+                i = r.Skip[PfSkip.Interface];
+                continue;
+            }
+
+            if (a.Direction != PfDirection.Both && (a.Direction == PfDirection.In) != inbound)
+            {
+                i = r.Skip[PfSkip.Direction];
+                continue;
+            }
+
+            if (a.Family != PfFamily.Any && (a.Family == PfFamily.Inet6) != pd.V6)
+            {
+                i = r.Skip[PfSkip.Family];
+                continue;
+            }
+
+            if (a.Protocol != 0 && a.Protocol != pd.Proto)
+            {
+                i = r.Skip[PfSkip.Proto];
+                continue;
+            }
+
+            if (!AddrMatches(r.Src, pd.V6, pd.Src, ifp, inbound, pd.Length))
+            {
+                i = r.Skip[PfSkip.SrcAddr];
+                continue;
+            }
+
+            if (a.Source.Port.Op != PfOp.None && (pd.NonFirstFragment || !PortMatches(a.Source.Port, pd.Sport) || pd.Proto is not (PfPacket.Tcp or PfPacket.Udp)))
+            {
+                i = r.Skip[PfSkip.SrcPort];
+                continue;
+            }
+
+            if (!AddrMatches(r.Dst, pd.V6, pd.Dst, ifp, !inbound, pd.Length))
+            {
+                i = r.Skip[PfSkip.DstAddr];
+                continue;
+            }
+
+            if (a.Destination.Port.Op != PfOp.None && (pd.NonFirstFragment || !PortMatches(a.Destination.Port, pd.Dport) || pd.Proto is not (PfPacket.Tcp or PfPacket.Udp)))
+            {
+                i = r.Skip[PfSkip.DstPort];
+                continue;
+            }
+
+            if (!OtherMatches(r, ref pd, packet, ctx.Tag))
+            {
+                i++;
+                continue;
+            }
+
+            if (r.TagId != 0)
+            {
+                ctx.Tag = r.TagId;
+            }
+
+            if (r.Anchor is not null)
+            {
+                var before = ctx.Rule;
+                var list = a.Action switch
+                {
+                    PfAction.Nat => r.Anchor.Nat,
+                    PfAction.Rdr => r.Anchor.Rdr,
+                    PfAction.Binat => r.Anchor.Binat,
+                    PfAction.Scrub => r.Anchor.Scrub,
+                    _ => r.Anchor.Filter,
+                };
+                EvalRules(list, ifp, inbound, ref pd, packet, ref ctx, firstMatch, r);
+                if (ctx.Quick || (a.Quick && ctx.Rule != before) || (firstMatch && ctx.Rule is not null))
+                {
+                    ctx.Quick = true;
+                    return;
+                }
+
+                i++;
+                continue;
+            }
+
+            if (a.Action == PfAction.Match)
+            {
+                i++;
+                continue;
+            }
+
+            ctx.Rule = r;
+            ctx.Anchor = anchor;
+            if (a.Quick || firstMatch)
+            {
+                ctx.Quick = true;
+                return;
+            }
+
+            i++;
+        }
+    }
+
+    private bool OtherMatches(PfRuleC r, ref PfPacket pd, Packet packet, ushort tag)
+    {
+        var a = r.Ast;
+        if (pd.NonFirstFragment && (a.FlagSet != 0 || a.IcmpType != 0 || a.IcmpCode != 0))
+        {
+            return false;
+        }
+
+        if (a.FlagSet != 0 && pd.Proto == PfPacket.Tcp && (pd.TcpFlags & a.FlagSet) != a.Flags)
+        {
+            return false;
+        }
+
+        if (a.IcmpType != 0 && (pd.Proto is not (PfPacket.Icmp or PfPacket.Icmp6) || a.IcmpType != pd.IcmpType + 1))
+        {
+            return false;
+        }
+
+        if (a.IcmpCode != 0 && a.IcmpCode != pd.IcmpCode + 1)
+        {
+            return false;
+        }
+
+        if (a.Tos != 0 && a.Tos != pd.Tos)
+        {
+            return false;
+        }
+
+        if (r.TaggedId != 0)
+        {
+            var t = tag != 0 ? tag : packet.PfTag;
+            if ((t == r.TaggedId) == a.TaggedNegated)
+            {
+                return false;
+            }
+        }
+
+        if (a.Fragment && !pd.Fragment)
+        {
+            return false;
+        }
+
+        if (a.Probability != 0 && a.Probability != uint.MaxValue && (uint)_stack.Random.NextInt64(0, 1L << 32) > a.Probability)
+        {
+            return false;
+        }
+
+        return true;
+    }
+
+    internal static bool PortMatches(PfPortRange p, ushort port)
+    {
+        uint v = port, lo = p.Low, hi = p.High;
+        return p.Op switch
+        {
+            PfOp.InclusiveRange => v > lo && v < hi,
+            PfOp.ExclusiveRange => v < lo || v > hi,
+            PfOp.Range => v >= lo && v <= hi,
+            PfOp.Equal => v == lo,
+            PfOp.NotEqual => v != lo,
+            PfOp.Less => v < lo,
+            PfOp.LessOrEqual => v <= lo,
+            PfOp.Greater => v > lo,
+            PfOp.GreaterOrEqual => v >= lo,
+            _ => true,
+        };
+    }
+
+    private bool AddrMatches(PfAddrC a, bool v6, UInt128 addr, NetworkInterface ifp, bool inbound, int bytes)
+    {
+        bool m;
+        switch (a.Kind)
+        {
+            case PfAddrKind.AddrMask:
+                if (a.Any)
+                {
+                    return !a.Negated;
+                }
+
+                m = a.V6 == v6 && (addr & a.Mask) == a.Addr;
+                break;
+            case PfAddrKind.Range:
+                m = a.V6 == v6 && addr >= a.Addr && addr <= a.RangeEnd;
+                break;
+            case PfAddrKind.Table:
+                m = a.Table!.Match(v6, addr, inbound, bytes);
+                break;
+            case PfAddrKind.DynamicInterface:
+                m = DynamicMatches(a, v6, addr);
+                break;
+            case PfAddrKind.NoRoute:
+                m = v6 ? _stack.Routes6.Lookup(ToV6(addr)) is null : _stack.Routes4.Lookup(new Sluice.Wire.IPv4Address((uint)addr)) is null;
+                break;
+            case PfAddrKind.UrpfFailed:
+                m = false;
+                break;
+            default:
+                m = false;
+                break;
+        }
+
+        return m != a.Negated;
+    }
+
+    internal static Sluice.Wire.IPv6Address ToV6(UInt128 a)
+    {
+        Span<byte> b = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt128BigEndian(b, a);
+        return Sluice.Wire.IPv6Address.Read(b);
+    }
+
+    internal static UInt128 FromV6(Sluice.Wire.IPv6Address a) => ((UInt128)a.High << 64) | a.Low;
+
+    /// <summary>(if), (if:network), (if:broadcast), (if:0) resolved against the interface's addresses now.</summary>
+    private bool DynamicMatches(PfAddrC a, bool v6, UInt128 addr)
+    {
+        var ifp = a.Interface == "self" ? null : _stack.FindInterface(a.Interface!);
+        if (ifp is null)
+        {
+            if (a.Interface == "self")
+            {
+                return v6 ? _stack.IsLocalAddress(ToV6(addr)) : _stack.IsLocalAddress(new Sluice.Wire.IPv4Address((uint)addr));
+            }
+
+            foreach (var other in _stack.Interfaces)
+            {
+                if (InterfaceMatches(other, a.Interface!) && DynamicOn(other, a, v6, addr))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        return DynamicOn(ifp, a, v6, addr);
+    }
+
+    private static bool DynamicOn(NetworkInterface ifp, PfAddrC a, bool v6, UInt128 addr)
+    {
+        var network = (a.Modifiers & PfIfModifiers.Network) != 0;
+        var bcast = (a.Modifiers & PfIfModifiers.Broadcast) != 0;
+        var first = (a.Modifiers & PfIfModifiers.NoAlias) != 0;
+        if (!v6)
+        {
+            foreach (var ia in ifp.IPv4Addresses)
+            {
+                var width = 32;
+                var len = a.Prefix >= 0 ? a.Prefix : network ? ia.PrefixLength : width;
+                var mask = len == 0 ? 0u : uint.MaxValue << (width - len);
+                var target = bcast ? (ia.Broadcast?.Value ?? 0) : ia.Address.Value;
+                if (((uint)addr & mask) == (target & mask))
+                {
+                    return true;
+                }
+
+                if (first)
+                {
+                    break;
+                }
+            }
+
+            return false;
+        }
+
+        foreach (var ia in ifp.IPv6Addresses)
+        {
+            var len = a.Prefix >= 0 ? a.Prefix : network ? ia.PrefixLength : 128;
+            var mask = len == 0 ? UInt128.Zero : UInt128.MaxValue << (128 - len);
+            if ((addr & mask) == (FromV6(ia.Address) & mask))
+            {
+                return true;
+            }
+
+            if (first)
+            {
+                break;
+            }
+        }
+
+        return false;
+    }
+}

@@ -53,6 +53,7 @@ public sealed partial class NetStack
         AddToTable(Loopback);
         Loopback.AddAddress(IPv4Address.Loopback, 8);
         Loopback.AddAddress(IPv6Address.Loopback, 128);
+        Sluice.Stack.Tcp.TcpStack.Attach(this);
     }
 
     /// <summary>The VNET's name.</summary>

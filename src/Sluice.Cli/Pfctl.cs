@@ -29,6 +29,8 @@ internal sealed class Pfctl : ITool
     internal int Run(ToolContext ctx, ReadOnlySpan<string> args, string workingDirectory)
     {
         string? file = null, anchor = null, show = null, flush = null, table = null, tableCmd = null, debug = null;
+        var kill = new List<string>();
+        string? killSources = null;
         bool noAction = false, enable = false, disable = false, zero = false, quiet = false;
         var verbose = 0;
         var defines = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -99,7 +101,13 @@ internal sealed class Pfctl : ITool
                 case 'q':
                     quiet = true;
                     break;
-                case 'A' or 'g' or 'h' or 'i' or 'k' or 'K' or 'm' or 'M' or 'N' or 'O' or 'P' or 'p' or 'r' or 'R' or 'S':
+                case 'k':
+                    kill.Add(opt.OptionArgument!);
+                    break;
+                case 'K':
+                    killSources = opt.OptionArgument;
+                    break;
+                case 'A' or 'g' or 'h' or 'i' or 'm' or 'M' or 'N' or 'O' or 'P' or 'p' or 'r' or 'R' or 'S':
                     if (c == 'h')
                     {
                         ctx.Err.Write(UsageText);
@@ -183,9 +191,32 @@ internal sealed class Pfctl : ITool
             }
         }
 
-        if (zero && !quiet)
+        if (zero)
         {
-            ctx.Err.WriteLine("pf: statistics cleared");
+            pf.Engine.ZeroCounters();
+            if (!quiet)
+            {
+                ctx.Err.WriteLine("pf: statistics cleared");
+            }
+        }
+
+        if (kill.Count > 0)
+        {
+            status |= KillStates(ctx, pf, kill, quiet);
+        }
+
+        if (killSources is not null)
+        {
+            if (HostMatcher(ctx, killSources) is not { } m)
+            {
+                return 1;
+            }
+
+            var n = pf.Engine.KillSourceNodes(m);
+            if (!quiet)
+            {
+                ctx.Err.WriteLine($"killed {n} src nodes from 1 sources and 0 destinations");
+            }
         }
 
         if (tableCmd is not null)
@@ -277,18 +308,21 @@ internal sealed class Pfctl : ITool
                 Say("nat cleared");
                 return 0;
             case "states":
-                Say("0 states cleared");
+                Say($"{pf.Engine.FlushStates()} states cleared");
                 return 0;
             case "Sources":
+                pf.Engine.FlushSourceNodes();
                 Say("source tracking entries cleared");
                 return 0;
             case "info":
+                pf.Engine.ZeroCounters();
                 Say("pf: statistics cleared");
                 return 0;
             case "Tables":
                 {
                     var n = pf.Tables.Count;
                     pf.Tables.Clear();
+                    pf.TablesChanged();
                     Say($"{n} tables deleted.");
                     return 0;
                 }
@@ -298,11 +332,14 @@ internal sealed class Pfctl : ITool
                 pf.FlushNat();
                 Say("rules cleared");
                 Say("nat cleared");
-                Say("0 states cleared");
+                Say($"{pf.Engine.FlushStates()} states cleared");
+                pf.Engine.FlushSourceNodes();
                 Say("source tracking entries cleared");
+                pf.Engine.ZeroCounters();
                 Say("pf: statistics cleared");
                 var count = pf.Tables.Count;
                 pf.Tables.Clear();
+                pf.TablesChanged();
                 Say($"{count} tables deleted.");
                 return 0;
             case "queue" or "osfp" or "ethernet" or "Reset":
@@ -334,10 +371,10 @@ internal sealed class Pfctl : ITool
         switch (Modifier(what, ShowModifiers))
         {
             case "rules":
-                ShowRules(ctx, rs.Scrub.Concat(rs.Filter), verbose);
+                ShowRules(ctx, rs.Scrub.Concat(rs.Filter), verbose, pf.Engine);
                 return 0;
             case "nat":
-                ShowRules(ctx, rs.Nat.Concat(rs.Rdr).Concat(rs.Binat), verbose);
+                ShowRules(ctx, rs.Nat.Concat(rs.Rdr).Concat(rs.Binat), verbose, pf.Engine);
                 return 0;
             case "info":
                 ShowInfo(ctx, pf);
@@ -362,11 +399,22 @@ internal sealed class Pfctl : ITool
                 }
 
                 return 0;
-            case "states" or "Sources" or "labels" or "queue" or "osfp" or "ethernet" or "Running":
+            case "states":
+                ctx.Out.Write(pf.Engine.FormatStates(verbose));
+                return 0;
+            case "labels":
+                foreach (var l in pf.Engine.Labels())
+                {
+                    ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{l.Label} {l.Evaluations} {l.Packets} {l.Bytes} {l.PacketsIn} {l.BytesIn} {l.PacketsOut} {l.BytesOut} {l.States}"));
+                }
+
+                return 0;
+            case "Sources" or "queue" or "osfp" or "ethernet" or "Running":
                 return 0;
             case "all":
                 ctx.Out.WriteLine("FILTER RULES:");
-                ShowRules(ctx, rs.Scrub.Concat(rs.Filter), verbose);
+                ShowRules(ctx, rs.Scrub.Concat(rs.Filter), verbose, pf.Engine);
                 ctx.Out.WriteLine();
                 ctx.Out.WriteLine("INFO:");
                 ShowInfo(ctx, pf);
@@ -391,7 +439,7 @@ internal sealed class Pfctl : ITool
         }
     }
 
-    private static void ShowRules(ToolContext ctx, IEnumerable<PfRule> rules, int verbose)
+    private static void ShowRules(ToolContext ctx, IEnumerable<PfRule> rules, int verbose, Sluice.Pf.Engine.PfEngine? engine = null)
     {
         var nr = 0;
         foreach (var r in rules)
@@ -413,8 +461,9 @@ internal sealed class Pfctl : ITool
             ctx.Out.WriteLine(sb.ToString());
             if (verbose > 0)
             {
-                ctx.Out.WriteLine("  [ Evaluations: 0         Packets: 0         Bytes: 0           States: 0     ]");
-                ctx.Out.WriteLine("  [ Inserted: uid 0 pid 0 State Creations: 0     ]");
+                var (ev, pk, by, st, cr) = engine?.RuleCounters(r) ?? (0, 0, 0, 0, 0);
+                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [ Evaluations: {ev,-8} Packets: {pk,-10} Bytes: {by,-10} States: {st,-6}]"));
+                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  [ Inserted: uid 0 pid 0 State Creations: {cr,-6}]"));
             }
 
             nr++;
@@ -423,20 +472,25 @@ internal sealed class Pfctl : ITool
 
     private static void ShowInfo(ToolContext ctx, PfInstance pf)
     {
-        var status = pf.Enabled ? "Status: Enabled for 0 days 00:00:00" : "Status: Disabled";
+        var e = pf.Engine;
+        var up = Math.Max(0, (ctx.Stack.Loop.Now - e.EnabledSince) / 1_000_000_000L);
+        var status = pf.Enabled ? string.Create(CultureInfo.InvariantCulture, $"Status: Enabled for {up / 86400} days {up / 3600 % 24:00}:{up / 60 % 60:00}:{up % 60:00}") : "Status: Disabled";
+        var secs = Math.Max(1.0, up);
         var debug = pf.Debug switch { "none" => "Debug: None", "misc" => "Debug: Misc", "loud" => "Debug: Loud", _ => "Debug: Urgent" };
         ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"{status,-44}{debug,15}\n\n"));
         ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"{"State Table",-27} {"Total",14} {"Rate",16}\n"));
-        ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {"current entries",-25} {0,14} {string.Empty,14}\n"));
-        foreach (var n in new[] { "searches", "inserts", "removals" })
+        ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {"current entries",-25} {e.StateCount,14} {string.Empty,14}\n"));
+        foreach (var (n, v) in new[] { ("searches", e.Searches), ("inserts", e.Inserts), ("removals", e.Removals) })
         {
-            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {n,-25} {0,14} {"0.0/s",14}\n"));
+            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {n,-25} {v,14} {v / secs,14:0.0}/s\n"));
         }
 
         ctx.Out.Write("Counters\n");
-        foreach (var n in new[] { "match", "bad-offset", "fragment", "short", "normalize", "memory", "bad-timestamp", "congestion", "ip-option", "proto-cksum", "state-mismatch", "state-insert", "state-limit", "src-limit", "synproxy", "map-failed" })
+        var names = new[] { "match", "bad-offset", "fragment", "short", "normalize", "memory", "bad-timestamp", "congestion", "ip-option", "proto-cksum", "state-mismatch", "state-insert", "state-limit", "src-limit", "synproxy", "map-failed" };
+        for (var i = 0; i < names.Length; i++)
         {
-            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {n,-25} {0,14} {"0.0/s",14}\n"));
+            var v = e.Counters[i];
+            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {names[i],-25} {v,14} {v / secs,14:0.0}/s\n"));
         }
     }
 
@@ -529,6 +583,7 @@ internal sealed class Pfctl : ITool
                         if (!noAction)
                         {
                             pf.Tables[name] = table;
+                            pf.TablesChanged();
                         }
 
                         Say("1 table created.");
@@ -543,6 +598,7 @@ internal sealed class Pfctl : ITool
                                 if (!noAction)
                                 {
                                     table.Entries.Add(e);
+                                    pf.TablesChanged();
                                 }
 
                                 count++;
@@ -558,6 +614,7 @@ internal sealed class Pfctl : ITool
                                     if (!noAction)
                                     {
                                         table.Entries.Remove(e);
+                                        pf.TablesChanged();
                                     }
 
                                     count++;
@@ -573,6 +630,7 @@ internal sealed class Pfctl : ITool
                             {
                                 table.Entries.Clear();
                                 table.Entries.AddRange(list.Distinct());
+                                pf.TablesChanged();
                             }
 
                             if (added > 0)
@@ -610,6 +668,7 @@ internal sealed class Pfctl : ITool
                     if (!noAction)
                     {
                         table.Entries.Clear();
+                        pf.TablesChanged();
                     }
 
                     Say($"{n} addresses deleted.");
@@ -626,6 +685,7 @@ internal sealed class Pfctl : ITool
                 if (!noAction)
                 {
                     pf.Tables.Remove(name);
+                    pf.TablesChanged();
                 }
 
                 Say("1 table deleted.");
@@ -641,6 +701,43 @@ internal sealed class Pfctl : ITool
                 ctx.Err.Write(UsageText);
                 return 1;
         }
+    }
+
+    private static Func<PfIp, bool>? HostMatcher(ToolContext ctx, string text)
+    {
+        var res = PfParser.Parse($"table <x> {{ {text} }}\n", "-", new PfParseOptions { Interfaces = new PfStackInterfaces(ctx.Stack) });
+        var entries = res.Ruleset?.Tables.FirstOrDefault()?.Entries;
+        if (entries is null || entries.Value.IsEmpty)
+        {
+            ctx.Err.WriteLine($"pfctl: no IP address found for {text}");
+            return null;
+        }
+
+        var list = entries.Value.Where(e => e.Address.Kind == PfAddrKind.AddrMask).Select(e => e.Address).ToList();
+        return ip => list.Any(a => a.Address.Family == ip.Family && ip.Mask(a.Prefix) == a.Address.Mask(a.Prefix));
+    }
+
+    private static int KillStates(ToolContext ctx, PfInstance pf, List<string> kill, bool quiet)
+    {
+        var src = HostMatcher(ctx, kill[0]);
+        if (src is null)
+        {
+            return 1;
+        }
+
+        Func<PfIp, bool>? dst = null;
+        if (kill.Count > 1 && (dst = HostMatcher(ctx, kill[1])) is null)
+        {
+            return 1;
+        }
+
+        var n = pf.Engine.KillStates(src, dst);
+        if (!quiet)
+        {
+            ctx.Err.WriteLine($"killed {n} states from 1 sources and {(dst is null ? 0 : 1)} destinations");
+        }
+
+        return 0;
     }
 
     private static bool Matches(PfTable table, PfAddr host)

@@ -2,9 +2,9 @@ using System.Reflection;
 
 namespace Sluice.Cli;
 
-/// <summary>The top-level <c>sluice</c> verbs: <c>lab FILE</c>, <c>TOOL args...</c>, <c>--help</c>, <c>--version</c>.</summary>
+/// <summary>The top-level <c>sluice</c> verbs: <c>lab FILE</c>, <c>run FILE</c>, <c>TOOL args...</c>, <c>--help</c>, <c>--version</c>.</summary>
 /// <remarks>
-/// Hand-parsed: only four forms exist, and everything after the verb belongs to the FreeBSD tool's own getopt.
+/// Hand-parsed: only five forms exist, and everything after the verb belongs to the FreeBSD tool's own getopt.
 /// Exit codes follow sysexits(3) (64 usage, 66 no input).
 /// </remarks>
 public static class Cli
@@ -39,6 +39,8 @@ public static class Cli
                     return 0;
                 case "lab":
                     return RunLab(args.AsSpan(1), stdout, stderr);
+                case "run":
+                    return RunCommand.Run(args.AsSpan(1), stdout, stderr);
                 default:
                     if (args[0].StartsWith('-'))
                     {
@@ -79,6 +81,10 @@ public static class Cli
     /// <summary>The text printed by <c>sluice --help</c>.</summary>
     public static string Usage => $"""
         usage: sluice lab FILE         run a lab script (FreeBSD commands) on virtual time
+               sluice run [-p linux-prefix] [-t seconds] FILE
+                                       run a lab script on real time with Linux TAP devices
+                                       (ifconfig tapN create), then keep it running until
+                                       SIGINT/SIGTERM or the -t limit
                sluice TOOL [args...]   run one tool against a fresh single-host stack
                sluice --help | --version
 

@@ -9,7 +9,7 @@ namespace Sluice.Cli;
 
 /// <summary>
 /// ifconfig(8): listing (<c>ifconfig</c>, <c>-a</c>, <c>-l</c>, <c>-g</c>, <c>IF [af]</c>), cloning (<c>epair[N] create</c>,
-/// <c>destroy</c>), VNET moves (<c>vnet J</c>, <c>-vnet J</c>) and configuration (<c>inet</c>, <c>inet6</c>, <c>alias</c>,
+/// <c>tap[N] create</c> — a Linux TAP device, real-time labs only — and <c>destroy</c>), VNET moves (<c>vnet J</c>, <c>-vnet J</c>) and configuration (<c>inet</c>, <c>inet6</c>, <c>alias</c>,
 /// <c>-alias</c>, <c>netmask</c>, <c>prefixlen</c>, <c>up</c>, <c>down</c>, <c>mtu</c>, <c>description</c>, ...).
 /// </summary>
 /// <remarks>
@@ -677,6 +677,11 @@ internal sealed class Ifconfig : ITool
 
     private static int Create(ToolContext ctx, string name, Plan plan, ReadOnlySpan<string> words)
     {
+        if (name.StartsWith("tap", StringComparison.Ordinal))
+        {
+            return CreateTap(ctx, name, words);
+        }
+
         if (!name.StartsWith("epair", StringComparison.Ordinal))
         {
             return ctx.Fail($"SIOCIFCREATE2 ({name}): Invalid argument");
@@ -726,8 +731,86 @@ internal sealed class Ifconfig : ITool
         return rest.Length == 0 ? 0 : Apply(ctx, a, restPlan);
     }
 
+    /// <summary>
+    /// <c>ifconfig tap[N] create</c> (tap(4)'s cloner): a Linux TAP device named the lab's Linux prefix plus the
+    /// interface name, and an interface of that name over it. Real-time labs only.
+    /// </summary>
+    private static int CreateTap(ToolContext ctx, string name, ReadOnlySpan<string> words)
+    {
+        var unitText = name["tap".Length..];
+        int unit;
+        if (unitText.Length == 0)
+        {
+            unit = ctx.Lab.AllocateUnit("tap", u => ctx.Lab.Taps.ContainsKey(u));
+            if (unit < 0)
+            {
+                return ctx.Fail($"SIOCIFCREATE2 ({name}): No space left on device");
+            }
+        }
+        else if (!int.TryParse(unitText, NumberStyles.None, CultureInfo.InvariantCulture, out unit) || unit > 32767
+                 || (unitText.Length > 1 && unitText[0] == '0'))
+        {
+            return ctx.Fail($"SIOCIFCREATE2 ({name}): Invalid argument");
+        }
+
+        var tapName = $"tap{unit}";
+        if (ctx.Lab.Taps.ContainsKey(unit) || ctx.Stack.FindInterface(tapName) is not null)
+        {
+            return ctx.Fail($"SIOCIFCREATE2 ({name}): File exists");
+        }
+
+        if (!ctx.Lab.IsRealTime)
+        {
+            return ctx.Fail($"SIOCIFCREATE2 ({name}): Operation not supported in a virtual-time lab");
+        }
+
+        var rest = words.ToArray().Where(w => w is not ("create" or "plumb")).ToArray();
+        var restPlan = new Plan();
+        var error = Parse(rest, restPlan);
+        if (error is not null)
+        {
+            return ctx.Fail(error);
+        }
+
+        TapLink link;
+        try
+        {
+            link = TapLink.Open(ctx.Lab.LinuxInterfacePrefix + tapName, ctx.Lab.Loop);
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return ctx.Fail($"SIOCIFCREATE2 ({name}): {e.Message}");
+        }
+
+        var ifp = ctx.Stack.CreateInterface(tapName, link, "tap");
+        ctx.Lab.Taps[unit] = ifp;
+        if (unitText.Length == 0)
+        {
+            // Like epair, ifconfig prints the name when it differs from the one asked for.
+            ctx.Out.WriteLine(tapName);
+        }
+
+        return rest.Length == 0 ? 0 : Apply(ctx, ifp, restPlan);
+    }
+
     private static int Destroy(ToolContext ctx, NetworkInterface ifp)
     {
+        if (ifp.Kind == "tap")
+        {
+            foreach (var (unit, tap) in ctx.Lab.Taps)
+            {
+                if (tap == ifp)
+                {
+                    ctx.Lab.Taps.Remove(unit);
+                    break;
+                }
+            }
+
+            CloseCaptures(ctx, ifp);
+            ifp.Stack.DestroyInterface(ifp);
+            return 0;
+        }
+
         if (ifp.Kind != "epair")
         {
             return ctx.Fail("SIOCIFDESTROY: Invalid argument");
@@ -737,6 +820,8 @@ internal sealed class Ifconfig : ITool
         {
             if (pair.A == ifp || pair.B == ifp)
             {
+                CloseCaptures(ctx, pair.A);
+                CloseCaptures(ctx, pair.B);
                 pair.A.Stack.DestroyInterface(pair.A);
                 pair.B.Stack.DestroyInterface(pair.B);
                 ctx.Lab.Epairs.Remove(unit);
@@ -746,6 +831,18 @@ internal sealed class Ifconfig : ITool
 
         ifp.Stack.DestroyInterface(ifp);
         return 0;
+    }
+
+    // A capture ends when its interface goes (tcpdump exits when its BPF device loses the interface).
+    private static void CloseCaptures(ToolContext ctx, NetworkInterface ifp)
+    {
+        foreach (var capture in ctx.Lab.Captures.ToArray())
+        {
+            if (capture.Interface == ifp)
+            {
+                capture.Close();
+            }
+        }
     }
 
     private static int Reclaim(ToolContext ctx, string name, string jailName)

@@ -49,7 +49,8 @@ public sealed class LabJail
 }
 
 /// <summary>
-/// Many VNET stacks in one process on one virtual-time event loop, driven by FreeBSD commands.
+/// Many VNET stacks in one process on one event loop, driven by FreeBSD commands: on virtual time (the default) or on
+/// real time with Linux TAP devices (<see cref="CreateRealTime"/>).
 /// </summary>
 /// <remarks>
 /// Single-threaded: every command runs on the caller's thread, and between commands the loop runs pending work.
@@ -59,18 +60,59 @@ public sealed class Lab : IDisposable
 {
     private readonly List<LabJail> _jails = [];
     private readonly Dictionary<string, int> _cloneUnits = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
     private int _nextJid = 1;
+    private bool _disposed;
 
     /// <summary>Creates a lab with a host stack; command output goes to <paramref name="stdout"/> and <paramref name="stderr"/>.</summary>
     public Lab(TextWriter stdout, TextWriter stderr)
+        : this(stdout, stderr, EventLoop.CreateVirtual(), string.Empty)
+    {
+    }
+
+    private Lab(TextWriter stdout, TextWriter stderr, EventLoop loop, string linuxInterfacePrefix)
     {
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
         Out = stdout;
         Err = stderr;
-        Loop = EventLoop.CreateVirtual();
+        Loop = loop;
+        LinuxInterfacePrefix = linuxInterfacePrefix;
         Host = new NetStack(Loop, new NetStackOptions { Name = "host", Hostname = "sluice" });
+        if (!loop.Clock.IsVirtual)
+        {
+            // Capture timestamps are the loop clock plus the Unix time at which that clock read 0.
+            UnixTimeOffsetNanoseconds = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100 - loop.Clock.Now; // clock-ok: pcap wall-clock epoch
+        }
     }
+
+    /// <summary>
+    /// Creates a lab on real time: its loop runs on a <see cref="RealClock"/>, it can create Linux TAP devices
+    /// (<c>ifconfig tapN create</c>), and tools that wait (ping, sleep) wait in real time.
+    /// </summary>
+    /// <remarks>
+    /// The loop runs only on the thread that calls the lab's methods: between commands it runs pending work, and a
+    /// waiting tool drives it. Keep it running between commands with <see cref="RunUntilStopped"/> or
+    /// <c>Loop.RunUntil(condition, timeout)</c>. The Linux device of <c>tapN</c> is named
+    /// <paramref name="linuxInterfacePrefix"/> + <c>tapN</c> (at most 15 bytes in all).
+    /// </remarks>
+    public static Lab CreateRealTime(TextWriter stdout, TextWriter stderr, string linuxInterfacePrefix = "")
+    {
+        ArgumentNullException.ThrowIfNull(linuxInterfacePrefix);
+        return new Lab(stdout, stderr, new EventLoop(new RealClock()), linuxInterfacePrefix);
+    }
+
+    /// <summary>True when the lab runs on real time (see <see cref="CreateRealTime"/>).</summary>
+    public bool IsRealTime => !Loop.Clock.IsVirtual;
+
+    /// <summary>Prepended to a TAP interface's name to name its Linux device (real-time labs).</summary>
+    public string LinuxInterfacePrefix { get; }
+
+    /// <summary>Fires when <see cref="Stop"/> is called or the time given to <see cref="StopAfter"/> has passed.</summary>
+    public CancellationToken Stopping => _stop.Token;
+
+    /// <summary>Nanoseconds to add to the loop clock for Unix time (0 on virtual time: captures start at the epoch).</summary>
+    public long UnixTimeOffsetNanoseconds { get; }
 
     /// <summary>Where commands print their output.</summary>
     public TextWriter Out { get; }
@@ -78,7 +120,7 @@ public sealed class Lab : IDisposable
     /// <summary>Where commands print their diagnostics.</summary>
     public TextWriter Err { get; }
 
-    /// <summary>The virtual-time loop all stacks run on.</summary>
+    /// <summary>The loop all stacks run on (virtual time unless the lab was created with <see cref="CreateRealTime"/>).</summary>
     public EventLoop Loop { get; }
 
     /// <summary>The host's stack (VNET 0).</summary>
@@ -86,6 +128,12 @@ public sealed class Lab : IDisposable
 
     /// <summary>Exceptions a tool let escape (bugs: tests assert this stays 0).</summary>
     internal int InternalErrors { get; private set; }
+
+    /// <summary>Live TAP interfaces by unit, wherever (in which VNET) they are now.</summary>
+    internal Dictionary<int, Sluice.Stack.Interfaces.NetworkInterface> Taps { get; } = [];
+
+    /// <summary>Running <c>tcpdump -w</c> captures; closed when they reach their count or the lab ends.</summary>
+    internal List<TcpdumpCapture> Captures { get; } = [];
 
     /// <summary>Live epairs by unit: both ends, wherever (in which VNET) they are now.</summary>
     internal Dictionary<int, (Sluice.Stack.Interfaces.NetworkInterface A, Sluice.Stack.Interfaces.NetworkInterface B)> Epairs { get; } = [];
@@ -175,6 +223,13 @@ public sealed class Lab : IDisposable
             }
 
             // sh's "! cmd" inverts the status: a lab can assert that a command fails.
+            if (_stop.IsCancellationRequested)
+            {
+                Out.Flush();
+                Err.WriteLine($"{fileName}:{command.Line}: {command.Text}: interrupted");
+                return 130;
+            }
+
             var negate = words[0] == "!";
             var argv = negate ? words.Skip(1).ToArray() : words.ToArray();
             var tee = new LastLineWriter(Err);
@@ -208,6 +263,12 @@ public sealed class Lab : IDisposable
 
         var name = argv[0] ?? string.Empty;
         var program = name.Contains('/', StringComparison.Ordinal) ? name[(name.LastIndexOf('/') + 1)..] : name;
+        if (IsRealTime && program == "sleep")
+        {
+            // sleep(1) on real time waits on the loop (the built-in one jumps virtual time).
+            return RealTimeSleep.Run(new ToolContext(this, jail, jail?.Stack ?? Host, stdout, stderr, program), argv[1..]);
+        }
+
         if (!Tools.TryGet(program, out var tool))
         {
             stderr.WriteLine($"sluice: {name}: command not found");
@@ -282,11 +343,72 @@ public sealed class Lab : IDisposable
         return null;
     }
 
-    /// <inheritdoc />
+    /// <summary>Asks a real-time lab to stop: a waiting tool returns, the script stops, <see cref="RunUntilStopped"/> returns. Any thread.</summary>
+    public void Stop()
+    {
+        try
+        {
+            _stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped after the lab was disposed: nothing left to stop.
+        }
+
+        Loop.Wake();
+    }
+
+    /// <summary>Stops the lab after <paramref name="delay"/> of real time (see <see cref="Stop"/>).</summary>
+    public void StopAfter(TimeSpan delay) => _stop.CancelAfter(delay);
+
+    /// <summary>
+    /// Real time: keeps the loop running on the calling thread (forwarding, answering) until <see cref="Stop"/> or
+    /// <paramref name="limit"/> (null: no limit besides Stop). Virtual time: runs the loop for <paramref name="limit"/> (null: pending work only).
+    /// </summary>
+    public void RunUntilStopped(TimeSpan? limit = null)
+    {
+        var ns = limit is { } l ? (long)Math.Min(l.TotalNanoseconds, long.MaxValue / 4) : long.MaxValue / 4;
+        if (!IsRealTime)
+        {
+            if (limit is null)
+            {
+                Loop.RunPending();
+            }
+            else
+            {
+                Loop.RunFor(ns);
+            }
+
+            return;
+        }
+
+        Loop.RunUntil(() => _stop.IsCancellationRequested, ns, _stop.Token);
+    }
+
+    /// <summary>Ends the captures, destroys the TAP interfaces (their Linux devices go) and flushes the output.</summary>
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        foreach (var capture in Captures.ToArray())
+        {
+            capture.Close();
+        }
+
+        foreach (var ifp in Taps.Values)
+        {
+            ifp.Stack.DestroyInterface(ifp);
+        }
+
+        Taps.Clear();
+        Loop.RunPending();
         Out.Flush();
         Err.Flush();
+        _stop.Dispose();
     }
 
     private static string Describe(Exception e) => e switch

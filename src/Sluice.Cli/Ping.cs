@@ -8,7 +8,7 @@ using Sluice.Wire;
 namespace Sluice.Cli;
 
 /// <summary>
-/// ping(8) / ping -6 / ping6: <c>-c count -i wait -s size -t timeout -W waittime -S src -m ttl -q</c>, on virtual time.
+/// ping(8) / ping -6 / ping6: <c>-c count -i wait -s size -t timeout -W waittime -S src -m ttl -q</c>, on the lab's time (virtual or real).
 /// </summary>
 /// <remarks>
 /// Output per sbin/ping (see Formatting/PingFormat.cs). Exit status [src/man]: 0 when a reply came back, 2 when none,
@@ -16,7 +16,9 @@ namespace Sluice.Cli;
 /// (<c>invalid count of packets to transmit</c>, <c>invalid timing interval</c> [test], <c>invalid packet size</c>,
 /// <c>invalid timeout</c>, <c>invalid TTL</c>; from memory except the one marked [test]); ping -6 uses the same ones
 /// here (ping6.c words some differently — unconfirmed). <c>-q</c> hides replies but not ICMP errors; <c>-Q</c> hides those (pr_pack's F_QUIET/F_QUIET2). Sluice has no resolver: only numeric hosts resolve.
-/// A lab cannot be interrupted, so a ping without <c>-c</c> or <c>-t</c> is refused.
+/// A virtual-time lab cannot be interrupted, so there a ping without <c>-c</c> or <c>-t</c> is refused; in a real-time lab
+/// (<c>sluice run</c>) it runs until the lab stops (SIGINT), then prints its summary. On real time the round-trip times are
+/// real ones, measured on the loop's clock.
 /// </remarks>
 internal sealed class Ping : ITool
 {
@@ -165,7 +167,7 @@ internal sealed class Ping : ITool
             from = s;
         }
 
-        if (count == 0 && timeoutSeconds == 0)
+        if (count == 0 && timeoutSeconds == 0 && !ctx.Lab.IsRealTime)
         {
             return Usage(ctx, "a lab cannot interrupt ping: give -c count or -t timeout");
         }
@@ -217,8 +219,12 @@ internal sealed class Ping : ITool
         pinger.Start();
         var limit = timeoutSeconds > 0
             ? (timeoutSeconds + 1) * Nanos.PerSecond
-            : (long)(((count * Math.Max(intervalMs, 1)) + (2 * waitMs) + 3_600_000) * Nanos.PerMillisecond);
-        ctx.Lab.Loop.RunUntil(() => pinger.IsFinished, limit);
+            : count == 0
+                ? long.MaxValue / 4
+                : (long)(((count * Math.Max(intervalMs, 1)) + (2 * waitMs) + 3_600_000) * Nanos.PerMillisecond);
+
+        // On real time the loop waits for replies; a stop of the lab (SIGINT to sluice run) ends ping like ^C.
+        ctx.Lab.Loop.RunUntil(() => pinger.IsFinished, limit, ctx.Lab.Stopping);
         pinger.Stop();
         tally.Transmitted = pinger.Transmitted;
         ctx.Out.Write(PingFormat.Summary(host, tally));

@@ -36,6 +36,7 @@ internal static class Tools
         ["dnctl"] = new Dnctl(),
         ["ping"] = new Ping(),
         ["ping6"] = new Ping(),
+        ["tcpdump"] = new Tcpdump(),
         ["jail"] = new Jail(),
         ["jls"] = new Jls(),
         ["jexec"] = new Jexec(),

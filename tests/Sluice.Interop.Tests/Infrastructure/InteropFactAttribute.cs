@@ -18,6 +18,19 @@ public sealed class InteropFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory with the same requirements and skipping rule as <see cref="InteropFactAttribute"/>.</summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
+public sealed class InteropTheoryAttribute : TheoryAttribute
+{
+    public InteropTheoryAttribute()
+    {
+        if (InteropEnvironment.MissingReason is { } reason)
+        {
+            Skip = reason;
+        }
+    }
+}
+
 /// <summary>What the host lacks for interop tests (null when everything is there, or under CI).</summary>
 public static partial class InteropEnvironment
 {

@@ -1,0 +1,177 @@
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Links;
+using Sluice.Stack.Sockets;
+using Sluice.Stack.Tcp;
+using Sluice.Stack.Tests.Tcp;
+using Sluice.Stack.Time;
+using Sluice.Wire;
+
+namespace Sluice.Stack.Tests.Alloc;
+
+/// <summary>
+/// A TCP bulk transfer allocates nothing in steady state: two stacks joined by an epair on virtual time move 4 MB
+/// (after a 1 MB warm-up on the same connection) without a single managed allocation on the loop's thread, and every
+/// packet goes back to the (diagnostic) pool.
+/// </summary>
+/// <remarks>
+/// An allocation assertion, not a timing one. The same transfer is measured by bench/Sluice.Benchmarks
+/// (TcpBenchmarks). Tier-0 code runs here (no escape analysis), so boxing, closures, LINQ and interface
+/// enumerators on the per-segment path all show.
+/// </remarks>
+public sealed class TcpAllocationTests
+{
+    private const int Warmup = 4 << 20;
+    private const int Measured = 4 << 20;
+
+    [Theory]
+    [InlineData("freebsd", 0, 0)]
+    [InlineData("rack", 0, 0)]
+    [InlineData("freebsd", 1_000_000, 0)]
+    [InlineData("rack", 1_000_000, 0)]
+    [InlineData("freebsd", 1_000_000, 997)]
+    [InlineData("rack", 1_000_000, 997)]
+    public void BulkTransferAllocatesNothingPerSegmentAndReturnsEveryPacket(string block, long oneWayDelayNs, int dropEvery)
+    {
+        var t = new TcpBulkPair(block, oneWayDelayNs, dropEvery);
+        Assert.True(t.Transfer(Warmup), $"warm-up stalled at {t.Received} of {Warmup} bytes");
+
+        using var recorder = new AllocationRecorder();
+        var stats = t.Client.Tcp.Statistics;
+        var segmentsBefore = stats.tcps_sndpack;
+        var retransmitsBefore = stats.tcps_sndrexmitpack;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var done = t.Transfer(Measured);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var segments = stats.tcps_sndpack - segmentsBefore;
+        var retransmits = stats.tcps_sndrexmitpack - retransmitsBefore;
+
+        Assert.True(done, $"transfer stalled at {t.Received} of {Measured} bytes");
+        Assert.Equal(Measured, t.Received);
+        Assert.True(segments >= Measured / 1460, $"only {segments} data segments");
+        Assert.True(dropEvery == 0 ? retransmits == 0 : retransmits >= segments / dropEvery, $"{retransmits} retransmissions");
+        Assert.True(allocated == 0, $"{allocated} B allocated for {Measured} bytes in {segments} segments ({allocated / (double)segments:F1} B/segment); sampled types: {recorder.Describe()}");
+
+        t.Close();
+        Assert.Equal(0, t.Loop.Pool.Outstanding);
+    }
+}
+
+/// <summary>
+/// Two stacks (192.0.2.1 sends, 192.0.2.2 receives and discards) on one virtual-time loop joined by an epair
+/// (optionally delayed, and losing every <c>dropEvery</c>-th data segment of the sender so that SACK recovery,
+/// retransmission and the timers run), with one established connection and preallocated buffers, so that a
+/// transfer itself allocates nothing.
+/// </summary>
+internal sealed class TcpBulkPair
+{
+    private static readonly IPv4Address ClientAddress = new(192, 0, 2, 1);
+    private static readonly IPv4Address ServerAddress = new(192, 0, 2, 2);
+
+    private readonly byte[] _source = new byte[64 * 1024];
+    private readonly byte[] _sink = new byte[64 * 1024];
+    private readonly TcpSocket _listener;
+    private readonly Func<bool> _done;
+    private readonly Action<TcpSocket> _pump;
+    private long _toSend;
+    private long _target;
+
+    private long _dataFrames;
+
+    public TcpBulkPair(string block, long oneWayDelayNs = 0, int dropEvery = 0)
+    {
+        Loop = EventLoop.CreateVirtual(new PacketPool(new PacketPoolOptions { Diagnostic = true }));
+        Client = new NetStack(Loop, new NetStackOptions { Name = "client", Seed = 1 });
+        Server = new NetStack(Loop, new NetStackOptions { Name = "server", Seed = 2 });
+        Assert.True(Client.Tcp.TrySetDefaultFunctionBlock(block));
+        Assert.True(Server.Tcp.TrySetDefaultFunctionBlock(block));
+        var (a, b) = EpairLink.CreatePair(Loop, 0);
+        ILink clientLink = a, serverLink = b;
+        if (oneWayDelayNs > 0 || dropEvery > 0)
+        {
+            var impaired = new ImpairedLink(a, Loop) { DelayNs = oneWayDelayNs };
+            if (dropEvery > 0)
+            {
+                impaired.Drop = frame => ImpairedLink.TryTcp(frame, out _, out var payload) && payload > 0 && ++_dataFrames % dropEvery == 0;
+            }
+
+            clientLink = impaired;
+            serverLink = new ImpairedLink(b, Loop) { DelayNs = oneWayDelayNs };
+        }
+
+        var ia = Client.CreateInterface("epair0a", clientLink, "epair");
+        var ib = Server.CreateInterface("epair0b", serverLink, "epair");
+        ia.AddAddress(ClientAddress, 24);
+        ib.AddAddress(ServerAddress, 24);
+        ia.SetUp(true);
+        ib.SetUp(true);
+        new Random(3).NextBytes(_source);
+
+        _listener = Server.OpenTcp();
+        Assert.Equal(Errno.None, _listener.SetOption(TcpSocketOption.SO_RCVBUF, 256 * 1024));
+        Assert.Equal(Errno.None, _listener.Bind(ServerAddress, 5001));
+        Assert.Equal(Errno.None, _listener.Listen(1));
+        Sender = Client.OpenTcp();
+        Assert.Equal(Errno.None, Sender.SetOption(TcpSocketOption.SO_SNDBUF, 256 * 1024));
+        Assert.Equal(Errno.EINPROGRESS, Sender.Connect(new InetEndpoint(ServerAddress, 5001)));
+        TcpSocket? accepted = null;
+        Assert.True(Loop.RunUntil(() => Sender.State == TcpState.Established && _listener.TryAccept(out accepted) == Errno.None, 10 * Nanos.PerSecond));
+        Receiver = accepted!;
+        _pump = Pump;
+        _done = () => Received >= _target;
+        Sender.Writable = _pump;
+        Receiver.Readable = _pump;
+    }
+
+    public EventLoop Loop { get; }
+
+    public NetStack Client { get; }
+
+    public NetStack Server { get; }
+
+    public TcpSocket Sender { get; }
+
+    public TcpSocket Receiver { get; }
+
+    /// <summary>Bytes the receiver has read since the last <see cref="Transfer"/> started.</summary>
+    public long Received { get; private set; }
+
+    /// <summary>Sends <paramref name="bytes"/> and runs the loop until all of them were read; false on a stall.</summary>
+    public bool Transfer(long bytes)
+    {
+        _toSend = bytes;
+        _target = bytes;
+        Received = 0;
+        Pump(Sender);
+        return Loop.RunUntil(_done, 600 * Nanos.PerSecond);
+    }
+
+    /// <summary>Closes both ends and runs the loop past TIME_WAIT, so that every packet and timer is gone.</summary>
+    public void Close()
+    {
+        Sender.Writable = null;
+        Receiver.Readable = null;
+        Sender.Close();
+        Receiver.Close();
+        _listener.Close();
+        Loop.RunFor(120 * Nanos.PerSecond);
+    }
+
+    private void Pump(TcpSocket _)
+    {
+        while (_toSend > 0)
+        {
+            var chunk = (int)Math.Min(_toSend, _source.Length);
+            if (Sender.Send(_source.AsSpan(0, chunk), out var n) != Errno.None)
+            {
+                break;
+            }
+
+            _toSend -= n;
+        }
+
+        while (Receiver.Receive(_sink, out var n) == Errno.None && n > 0)
+        {
+            Received += n;
+        }
+    }
+}

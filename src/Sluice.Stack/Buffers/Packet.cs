@@ -81,6 +81,12 @@ public sealed class Packet
     /// <summary>Dummynet cookie: pipe/queue the packet went through (0 = none).</summary>
     public uint DummynetCookie { get; set; }
 
+    /// <summary>
+    /// TCP segmentation offload (m_pkthdr.tso_segsz): payload bytes per segment when the link is to cut this
+    /// super-segment into several; 0 for an ordinary packet.
+    /// </summary>
+    public ushort GsoSize { get; set; }
+
     /// <summary>Offset of the network header relative to <see cref="Data"/> start at the time it was set; -1 if unknown.</summary>
     public int NetworkOffset { get; set; } = -1;
 
@@ -95,10 +101,27 @@ public sealed class Packet
         PfTag = 0;
         IpfwTag = 0;
         DummynetCookie = 0;
+        GsoSize = 0;
         NetworkOffset = -1;
     }
 
     internal PacketBuffer Buffer => _buffer;
+
+    /// <summary>
+    /// Clears the metadata a packet carries inside one stack (tags, cookies, flags) when it crosses a link into
+    /// another: what one VNET's pf or ipfw attached must not leak into the next. Checksum-offload flags, which the
+    /// link sets, are kept.
+    /// </summary>
+    public void ResetMetadata()
+    {
+        ReceiveInterfaceIndex = 0;
+        Flags &= PacketFlags.ChecksumVerified | PacketFlags.ChecksumPartial;
+        FlowHash = 0;
+        PfTag = 0;
+        IpfwTag = 0;
+        DummynetCookie = 0;
+        NetworkOffset = -1;
+    }
 
     /// <summary>Grows the packet at the front by <paramref name="count"/> bytes and returns the new front bytes.</summary>
     /// <exception cref="InvalidOperationException">Not enough headroom (a programming error: headers are sized up front).</exception>
@@ -183,6 +206,7 @@ public sealed class Packet
         PfTag = other.PfTag;
         IpfwTag = other.IpfwTag;
         DummynetCookie = other.DummynetCookie;
+        GsoSize = other.GsoSize;
         NetworkOffset = other.NetworkOffset;
     }
 

@@ -264,6 +264,7 @@ public sealed class NetworkInterface : IPacketSink
         }
 
         Tap(packet.Data, outbound: false);
+        packet.ResetMetadata();
         packet.ReceiveInterfaceIndex = Index;
         Stack.EthernetInput(this, packet);
     }

@@ -116,7 +116,9 @@ internal sealed class Sleep : ITool
 
         if (total > 0)
         {
-            ctx.Lab.Loop.RunFor(Nanos.FromSeconds(Math.Min(total, 1e9)));
+            // Virtual time jumps; a real-time lab keeps forwarding and answering meanwhile, and a stop ends it early.
+            var lab = ctx.Lab;
+            lab.Loop.RunUntil(() => lab.Stopping.IsCancellationRequested, Nanos.FromSeconds(Math.Min(total, 1e9)), lab.Stopping);
         }
 
         return 0;

@@ -263,12 +263,6 @@ public sealed class Lab : IDisposable
 
         var name = argv[0] ?? string.Empty;
         var program = name.Contains('/', StringComparison.Ordinal) ? name[(name.LastIndexOf('/') + 1)..] : name;
-        if (IsRealTime && program == "sleep")
-        {
-            // sleep(1) on real time waits on the loop (the built-in one jumps virtual time).
-            return RealTimeSleep.Run(new ToolContext(this, jail, jail?.Stack ?? Host, stdout, stderr, program), argv[1..]);
-        }
-
         if (!Tools.TryGet(program, out var tool))
         {
             stderr.WriteLine($"sluice: {name}: command not found");

@@ -3,13 +3,15 @@ using System.Text;
 using Sluice.Cli.Formatting;
 using Sluice.Stack;
 using Sluice.Stack.Routing;
+using Sluice.Stack.Sockets;
+using Sluice.Stack.Tcp;
 using Sluice.Wire;
 
 namespace Sluice.Cli;
 
 /// <summary>
 /// netstat(1): <c>-r</c> routing tables, <c>-i</c> interfaces (<c>-b</c> bytes), <c>-s</c> protocol statistics (<c>-p proto</c>),
-/// with <c>-n</c>, <c>-W</c>, <c>-4</c>, <c>-6</c>, <c>-f inet|inet6</c>; no mode lists sockets.
+/// with <c>-n</c>, <c>-W</c>, <c>-4</c>, <c>-6</c>, <c>-f inet|inet6</c>; no mode lists TCP and UDP sockets (<c>-a</c>: listeners too).
 /// </summary>
 internal sealed class Netstat : ITool
 {
@@ -27,7 +29,7 @@ internal sealed class Netstat : ITool
 
     public int Run(ToolContext ctx, ReadOnlySpan<string> args)
     {
-        bool routes = false, interfaces = false, stats = false, numeric = false, bytes = false, wide = false, v4 = true, v6 = true;
+        bool routes = false, interfaces = false, stats = false, numeric = false, bytes = false, wide = false, v4 = true, v6 = true, all = false;
         var statsLevel = 0;
         string? protocol = null, onlyInterface = null;
         var opt = new GetOpt(args, "46AaBbCcdF:f:ghI:ij:LlM:mN:nOoP:p:Qq:RrSsTuWw:xz");
@@ -64,6 +66,9 @@ internal sealed class Netstat : ITool
                     break;
                 case 'r':
                     routes = true;
+                    break;
+                case 'a':
+                    all = true;
                     break;
                 case 'i':
                     interfaces = true;
@@ -132,15 +137,91 @@ internal sealed class Netstat : ITool
             return 0;
         }
 
-        // Sockets: Sluice's lab tools open none that outlive a command.
-        if (v4 || v6)
+        switch (protocol)
         {
-            ctx.Out.WriteLine("Active Internet connections");
-            ctx.Out.WriteLine("Proto Recv-Q Send-Q Local Address          Foreign Address        (state)    ");
+            case null or "tcp" or "udp":
+                ctx.Out.Write(Sockets(ctx.Stack, all, numeric, v4, v6, protocol));
+                return 0;
+            case "ip" or "icmp" or "ip6" or "icmp6" or "sctp" or "igmp" or "carp" or "pfsync" or "divert" or "pim" or "rip6" or "udplite" or "arp":
+                return 0;
+            default:
+                return ctx.Fail($"{protocol}: unknown protocol");
+        }
+    }
+
+    /// <summary>
+    /// <c>netstat [-a] [-n]</c>: TCP connections, then UDP sockets, newest first, under one title and header that
+    /// appear only with the first row (protopr) [src]. Without <c>-a</c>, listeners and sockets bound to the wildcard
+    /// address are left out.
+    /// </summary>
+    internal static string Sockets(NetStack stack, bool all, bool numeric, bool v4, bool v6, string? protocol)
+    {
+        var rows = new List<SocketRow>();
+        if (protocol is null or "tcp")
+        {
+            var list = stack.Tcp.Connections();
+            var connections = list.Where(c => c.State != TcpState.Listen).Reverse();
+            var listeners = list.Where(c => c.State == TcpState.Listen).Reverse();
+            foreach (var c in connections.Concat(listeners))
+            {
+                var ipv6 = c.Local.Address.IsIPv6;
+                if ((ipv6 ? !v6 : !v4) || (!all && (c.State == TcpState.Listen || c.Local.Address.IsUnspecified)))
+                {
+                    continue;
+                }
+
+                rows.Add(Row("tcp", c.Local, c.Foreign, c.ReceiveQueue, c.SendQueue, TcpStateNames.Of(c.State), numeric));
+            }
         }
 
-        return 0;
+        if (protocol is null or "udp")
+        {
+            foreach (var u in stack.UdpSockets.Reverse())
+            {
+                if ((u.IsIPv6 ? !v6 : !v4) || (!all && u.LocalEndpoint.Address.IsUnspecified))
+                {
+                    continue;
+                }
+
+                var foreign = u.RemoteEndpoint ?? new InetEndpoint(u.IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0);
+                rows.Add(Row("udp", u.LocalEndpoint, foreign, u.QueuedBytes, 0, null, numeric));
+            }
+        }
+
+        if (rows.Count == 0)
+        {
+            return string.Empty;
+        }
+
+        var sb = new StringBuilder(NetstatSockets.Title(all)).Append(NetstatSockets.Header());
+        foreach (var r in rows)
+        {
+            sb.Append(NetstatSockets.Line(r));
+        }
+
+        return sb.ToString();
     }
+
+    // Sluice has no name service: addresses are always numeric. Ports follow protopr: with -n numeric; otherwise the local
+    // port is named unless it is an anonymous (ephemeral) one, and the foreign port is named only when both ports match.
+    private static SocketRow Row(string proto, InetEndpoint local, InetEndpoint foreign, long recvQ, long sendQ, string? state, bool numeric)
+    {
+        var anonymous = local.Port >= 10000;
+        return new SocketRow(
+            proto,
+            local.Address.IsIPv6 ? "6" : "4",
+            recvQ,
+            sendQ,
+            AddressText(local.Address),
+            local.Port,
+            AddressText(foreign.Address),
+            foreign.Port,
+            state,
+            LocalNumericPort: numeric || anonymous,
+            ForeignNumericPort: numeric || (!anonymous && local.Port != foreign.Port));
+    }
+
+    private static string AddressText(InetAddress address) => address.IsUnspecified ? "*" : address.ToString();
 
     /// <summary><c>netstat -rn</c>: the title, then Internet and Internet6 sections.</summary>
     /// <remarks>Sluice has no name service, so the output is always numeric (<c>-n</c> widths).</remarks>
@@ -256,6 +337,7 @@ internal sealed class Netstat : ITool
             case null:
                 if (v4)
                 {
+                    ctx.Out.Write(ProtocolStatistics.Tcp(stack.Tcp.Statistics, StateCounts(stack), zeros));
                     ctx.Out.Write(ProtocolStatistics.Udp(stack.Udp, zeros));
                     ctx.Out.Write(ProtocolStatistics.Ip(stack.Ip, zeros));
                     ctx.Out.Write(ProtocolStatistics.Icmp(stack.Icmp, zeros));
@@ -283,10 +365,25 @@ internal sealed class Netstat : ITool
             case "icmp6":
                 ctx.Out.Write(ProtocolStatistics.Icmp6(stack.Icmp6, zeros));
                 return 0;
-            case "tcp" or "sctp" or "igmp" or "arp" or "carp" or "pfsync" or "divert" or "pim" or "rip6" or "udplite":
+            case "tcp":
+                ctx.Out.Write(ProtocolStatistics.Tcp(stack.Tcp.Statistics, StateCounts(stack), zeros));
+                return 0;
+            case "sctp" or "igmp" or "arp" or "carp" or "pfsync" or "divert" or "pim" or "rip6" or "udplite":
                 return 0;
             default:
                 return ctx.Fail($"{protocol}: unknown protocol");
         }
+    }
+
+    /// <summary>net.inet.tcp.states: control blocks per state (listeners included).</summary>
+    internal static long[] StateCounts(NetStack stack)
+    {
+        var counts = new long[11];
+        foreach (var c in stack.Tcp.Connections())
+        {
+            counts[(int)c.State]++;
+        }
+
+        return counts;
     }
 }

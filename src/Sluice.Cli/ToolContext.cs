@@ -45,6 +45,8 @@ internal static class Tools
         ["sleep"] = new Builtins.Sleep(),
         ["true"] = new Builtins.True(),
         ["false"] = new Builtins.False(),
+        ["fetch"] = new Fetch(),
+        ["httpd"] = new Httpd(),
     };
 
     public static IEnumerable<string> Names => ByName.Keys;

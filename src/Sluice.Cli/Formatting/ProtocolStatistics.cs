@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Sluice.Stack;
+using Sluice.Stack.Tcp;
 
 namespace Sluice.Cli.Formatting;
 
@@ -31,10 +32,138 @@ internal static class ProtocolStatistics
             }
         }
 
+        // p2()/p2a(): two counters, the line shown when either is non-zero.
+        public void P2(long n, long m, string format)
+        {
+            if (n != 0 || m != 0 || zeros)
+            {
+                Text.Append(Expand(format.Replace("{m}", m.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                    .Replace("{t}", CFormat.Plural(m), StringComparison.Ordinal), n)).Append('\n');
+            }
+        }
+
         private static string Expand(string format, long n) =>
             format.Replace("{n}", n.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
                   .Replace("{s}", CFormat.Plural(n), StringComparison.Ordinal)
-                  .Replace("{es}", CFormat.PluralEs(n), StringComparison.Ordinal);
+                  .Replace("{es}", CFormat.PluralEs(n), StringComparison.Ordinal)
+                  .Replace("{ies}", CFormat.PluralIes(n), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// <c>netstat -s -p tcp</c> (inet.c tcp_stats, the libxo version of FreeBSD 12–14) [src]: every line of FreeBSD's,
+    /// in its order. Counters Sluice has no mechanism for (URG, host cache, TCP-MD5, ECT(1)) are real zeros here;
+    /// <paramref name="states"/> gives the <c>TCP connection count by state</c> section (indexed by <see cref="TcpState"/>).
+    /// </summary>
+    public static string Tcp(TcpStatistics s, long[] states, bool zeros)
+    {
+        var l = new Lines(zeros);
+        l.Text.Append("tcp:\n");
+        l.P(s.tcps_sndtotal, "\t{n} packet{s} sent");
+        l.P2(s.tcps_sndpack, s.tcps_sndbyte, "\t\t{n} data packet{s} ({m} byte{t})");
+        l.P2(s.tcps_sndrexmitpack, s.tcps_sndrexmitbyte, "\t\t{n} data packet{s} ({m} byte{t}) retransmitted");
+        l.P(s.tcps_sndrexmitbad, "\t\t{n} data packet{s} unnecessarily retransmitted");
+        l.P(0, "\t\t{n} resend{s} initiated by MTU discovery");
+        l.P2(s.tcps_sndacks, s.tcps_delack, "\t\t{n} ack-only packet{s} ({m} delayed)");
+        l.P(0, "\t\t{n} URG only packet{s}");
+        l.P(s.tcps_sndprobe, "\t\t{n} window probe packet{s}");
+        l.P(s.tcps_sndwinup, "\t\t{n} window update packet{s}");
+        l.P(s.tcps_sndctrl, "\t\t{n} control packet{s}");
+        l.P(s.tcps_rcvtotal, "\t{n} packet{s} received");
+        l.P2(s.tcps_rcvackpack, s.tcps_rcvackbyte, "\t\t{n} ack{s} (for {m} byte{t})");
+        l.P(s.tcps_rcvdupack, "\t\t{n} duplicate ack{s}");
+        l.P(s.tcps_rcvacktoomuch, "\t\t{n} ack{s} for unsent data");
+        l.P2(s.tcps_rcvpack, s.tcps_rcvbyte, "\t\t{n} packet{s} ({m} byte{t}) received in-sequence");
+        l.P2(s.tcps_rcvduppack, s.tcps_rcvdupbyte, "\t\t{n} completely duplicate packet{s} ({m} byte{t})");
+        l.P(s.tcps_pawsdrop, "\t\t{n} old duplicate packet{s}");
+        l.P2(s.tcps_rcvpartduppack, s.tcps_rcvpartdupbyte, "\t\t{n} packet{s} with some dup. data ({m} byte{t} duped)");
+        l.P2(s.tcps_rcvoopack, s.tcps_rcvoobyte, "\t\t{n} out-of-order packet{s} ({m} byte{t})");
+        l.P2(s.tcps_rcvpackafterwin, s.tcps_rcvbyteafterwin, "\t\t{n} packet{s} ({m} byte{t}) of data after window");
+        l.P(s.tcps_rcvwinprobe, "\t\t{n} window probe{s}");
+        l.P(s.tcps_rcvwinupd, "\t\t{n} window update packet{s}");
+        l.P(s.tcps_rcvafterclose, "\t\t{n} packet{s} received after close");
+        l.P(s.tcps_rcvbadsum, "\t\t{n} discarded for bad checksum{s}");
+        l.P(s.tcps_rcvbadoff, "\t\t{n} discarded for bad header offset field{s}");
+        l.P(s.tcps_rcvshort, "\t\t{n} discarded because packet too short");
+        l.P(0, "\t\t{n} discarded due to memory problems");
+        l.P(s.tcps_connattempt, "\t{n} connection request{s}");
+        l.P(s.tcps_accepts, "\t{n} connection accept{s}");
+        l.P(s.tcps_badsyn, "\t{n} bad connection attempt{s}");
+        l.P(s.tcps_listendrop, "\t{n} listen queue overflow{s}");
+        l.P(s.tcps_badrst, "\t{n} ignored RSTs in the window{s}");
+        l.P(s.tcps_connects, "\t{n} connection{s} established (including accepts)");
+        l.P(0, "\t\t{n} time{s} used RTT from hostcache");
+        l.P(0, "\t\t{n} time{s} used RTT variance from hostcache");
+        l.P(0, "\t\t{n} time{s} used slow-start threshold from hostcache");
+        l.P2(s.tcps_closed, s.tcps_drops, "\t{n} connection{s} closed (including {m} drop{t})");
+        l.P(0, "\t\t{n} connection{s} updated cached RTT on close");
+        l.P(0, "\t\t{n} connection{s} updated cached RTT variance on close");
+        l.P(0, "\t\t{n} connection{s} updated cached ssthresh on close");
+        l.P(s.tcps_conndrops, "\t{n} embryonic connection{s} dropped");
+        l.P2(s.tcps_rttupdated, s.tcps_segstimed, "\t{n} segment{s} updated rtt (of {m} attempt{t})");
+        l.P(s.tcps_rexmttimeo, "\t{n} retransmit timeout{s}");
+        l.P(s.tcps_timeoutdrop, "\t\t{n} connection{s} dropped by rexmit timeout");
+        l.P(s.tcps_persisttimeo, "\t{n} persist timeout{s}");
+        l.P(s.tcps_persistdrop, "\t\t{n} connection{s} dropped by persist timeout");
+        l.P(s.tcps_finwait2_drops, "\t{n} Connection{s} (fin_wait_2) dropped because of timeout");
+        l.P(s.tcps_keeptimeo, "\t{n} keepalive timeout{s}");
+        l.P(s.tcps_keepprobe, "\t\t{n} keepalive probe{s} sent");
+        l.P(s.tcps_keepdrops, "\t\t{n} connection{s} dropped by keepalive");
+        l.P(s.tcps_predack, "\t{n} correct ACK header prediction{s}");
+        l.P(s.tcps_predetdat, "\t{n} correct data packet header prediction{s}");
+        l.P(s.tcps_sc_added, "\t{n} syncache entr{ies} added");
+        l.P(s.tcps_sc_retransmitted, "\t\t{n} retransmitted");
+        l.P(s.tcps_sc_dupsyn, "\t\t{n} dupsyn");
+        l.P(s.tcps_sc_dropped, "\t\t{n} dropped");
+        l.P(s.tcps_sc_completed, "\t\t{n} completed");
+        l.P(0, "\t\t{n} bucket overflow");
+        l.P(0, "\t\t{n} cache overflow");
+        l.P(s.tcps_sc_reset, "\t\t{n} reset");
+        l.P(s.tcps_sc_stale, "\t\t{n} stale");
+        l.P(s.tcps_sc_aborted, "\t\t{n} aborted");
+        l.P(s.tcps_sc_badack, "\t\t{n} badack");
+        l.P(0, "\t\t{n} unreach");
+        l.P(s.tcps_sc_zonefail, "\t\t{n} zone failure{s}");
+        l.P(s.tcps_sc_sendcookie, "\t{n} cookie{s} sent");
+        l.P(s.tcps_sc_recvcookie, "\t{n} cookie{s} received");
+        l.P(0, "\t{n} hostcache entr{ies} added");
+        l.P(0, "\t\t{n} bucket overflow");
+        l.P(s.tcps_sack_recovery_episode, "\t{n} SACK recovery episode{s}");
+        l.P(s.tcps_sack_rexmits, "\t{n} segment rexmit{s} in SACK recovery episodes");
+        l.P(s.tcps_sack_rexmit_bytes, "\t{n} byte rexmit{s} in SACK recovery episodes");
+        l.P(s.tcps_sack_rcv_blocks, "\t{n} SACK option{s} (SACK blocks) received");
+        l.P(s.tcps_sack_send_blocks, "\t{n} SACK option{s} (SACK blocks) sent");
+        l.P(0, "\t{n} SACK scoreboard overflow");
+        l.P(s.tcps_ecn_ce, "\t{n} packet{s} with ECN CE bit set");
+        l.P(s.tcps_ecn_ect0, "\t{n} packet{s} with ECN ECT(0) bit set");
+        l.P(0, "\t{n} packet{s} with ECN ECT(1) bit set");
+        l.P(0, "\t{n} successful ECN handshake{s}");
+        l.P(s.tcps_ecn_rcwnd, "\t{n} time{s} ECN reduced the congestion window");
+        l.P(0, "\t{n} packet{s} with matching signature received");
+        l.P(0, "\t{n} packet{s} with bad signature received");
+        l.P(0, "\t{n} time{s} failed to make signature due to no SA");
+        l.P(0, "\t{n} time{s} unexpected signature received");
+        l.P(0, "\t{n} time{s} no signature provided by segment");
+
+        // struct tcpstat has tcps_tlpresends/tcps_tlpresend_bytes (counted by rack and bbr); the netstat line that
+        // prints them is written from memory and unconfirmed. Printed only when the rack stack sent a probe.
+        if (s.rack_tlp_sent != 0)
+        {
+            l.P(s.rack_tlp_sent, "\t{n} tail loss probe{s} sent");
+        }
+
+        l.Text.Append("TCP connection count by state:\n");
+        for (var i = 0; i < states.Length; i++)
+        {
+            if (!zeros && states[i] == 0)
+            {
+                continue;
+            }
+
+            var name = TcpStateNames.Of((TcpState)i);
+            l.Text.Append(CultureInfo.InvariantCulture, $"\t{states[i]} {(states[i] == 1 ? "connection" : "connections")} in {name} state\n");
+        }
+
+        return l.Text.ToString();
     }
 
     public static string Ip(IpStatistics s, bool zeros)

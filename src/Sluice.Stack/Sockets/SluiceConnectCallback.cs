@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Net.Http;
+using System.Net.Sockets;
+using Sluice.Stack.Tcp;
+using Sluice.Stack.Time;
+
+namespace Sluice.Stack.Sockets;
+
+/// <summary>
+/// Plugs a Sluice stack into <see cref="SocketsHttpHandler.ConnectCallback"/>, so that an <see cref="HttpClient"/>'s
+/// connections are Sluice TCP connections: <c>new SocketsHttpHandler { ConnectCallback = SluiceConnect.For(stack) }</c>.
+/// </summary>
+/// <remarks>
+/// Each connection is a <see cref="TcpStream"/>; the callback may be called on any thread and marshals onto the
+/// stack's loop. Hosts must be numeric unless a <c>resolve</c> function is given.
+/// <para>Real time: run the loop on its own thread (<see cref="EventLoop.Run"/>) and use the client anywhere.</para>
+/// <para>Virtual time: start the request without awaiting it, then drive the loop on the test thread with
+/// <see cref="RunUntilCompleted"/>. The plain <c>loop.RunUntil(() =&gt; task.IsCompleted, timeout)</c> is not enough
+/// here: the client's continuations run on the thread pool, and when the loop finds no work and no timer it jumps to
+/// the timeout before they have posted their next read or write.</para>
+/// </remarks>
+public static class SluiceConnect
+{
+    /// <summary>A connect callback that opens Sluice TCP connections on <paramref name="stack"/>.</summary>
+    /// <param name="stack">The VNET whose TCP carries the connections.</param>
+    /// <param name="resolve">Maps a host name to an address (null: numeric hosts only).</param>
+    public static Func<SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> For(NetStack stack, Func<string, InetAddress?>? resolve = null)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        return (context, cancel) => ConnectAsync(stack, context.DnsEndPoint.Host, (ushort)context.DnsEndPoint.Port, resolve, cancel);
+    }
+
+    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> over <paramref name="stack"/>; any thread.</summary>
+    /// <exception cref="HttpRequestException">The host is not numeric and cannot be resolved.</exception>
+    /// <exception cref="SocketException">The connection failed (refused, reset, timed out, unreachable).</exception>
+    public static async ValueTask<Stream> ConnectAsync(NetStack stack, string host, ushort port, Func<string, InetAddress?>? resolve = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        ArgumentNullException.ThrowIfNull(host);
+        var text = host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host;
+        InetAddress address;
+        if (!InetAddress.TryParse(text, out address))
+        {
+            if (resolve?.Invoke(host) is not { } resolved)
+            {
+                throw new HttpRequestException($"{host}: No address record");
+            }
+
+            address = resolved;
+        }
+
+        var loop = stack.Loop;
+        var done = new TaskCompletionSource<TcpStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        TcpSocket? socket = null;
+        loop.PostFromAnyThread(_ =>
+        {
+            var s = stack.OpenTcp(address.IsIPv6);
+            socket = s;
+            s.Connected = c =>
+            {
+                c.Connected = null;
+                c.Closed = null;
+                done.TrySetResult(new TcpStream(c, loop));
+            };
+            s.Closed = (c, error) =>
+            {
+                c.Close();
+                done.TrySetException(new SocketException((int)ToSocketError(error == Errno.None ? Errno.ECONNREFUSED : error), ErrnoText.Describe(error)));
+            };
+            var e = s.Connect(new InetEndpoint(address, port));
+            if (e is Errno.EINPROGRESS)
+            {
+                return;
+            }
+
+            if (e == Errno.None || s.State == TcpState.Established)
+            {
+                s.Connected?.Invoke(s);
+                return;
+            }
+
+            s.Close();
+            done.TrySetException(new SocketException((int)ToSocketError(e), ErrnoText.Describe(e)));
+        });
+
+        using var registration = cancel.CanBeCanceled
+            ? cancel.Register(() => loop.PostFromAnyThread(_ =>
+            {
+                if (done.TrySetCanceled(cancel))
+                {
+                    socket?.Abort();
+                }
+            }))
+            : default;
+        return await done.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Virtual time: runs <paramref name="loop"/> on the calling thread until <paramref name="task"/> completes, letting other
+    /// threads (an <see cref="HttpClient"/>'s continuations) post their work before virtual time moves on.
+    /// </summary>
+    /// <returns>Whether the task completed within <paramref name="virtualTimeout"/> ns of loop time and <paramref name="realTimeout"/>.</returns>
+    /// <remarks>When the loop is idle it waits up to a real millisecond for the task or a post; only then does it jump to the next timer.</remarks>
+    public static bool RunUntilCompleted(EventLoop loop, Task task, long virtualTimeout, TimeSpan realTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(loop);
+        ArgumentNullException.ThrowIfNull(task);
+        if (!loop.Clock.IsVirtual)
+        {
+            return loop.RunUntil(() => task.IsCompleted, virtualTimeout, CancellationToken.None);
+        }
+
+        var limit = loop.Now + virtualTimeout;
+        var watch = Stopwatch.StartNew();
+        var idle = 0;
+        while (!task.IsCompleted)
+        {
+            if (watch.Elapsed > realTimeout)
+            {
+                return false;
+            }
+
+            if (loop.RunPending() > 0)
+            {
+                idle = 0;
+                continue;
+            }
+
+            // Nothing to do now: give the other threads a chance to post before time moves (a few short waits).
+            if (idle++ < 3)
+            {
+                ((IAsyncResult)task).AsyncWaitHandle.WaitOne(1); // clock-ok: lets thread-pool continuations post to the loop
+                continue;
+            }
+
+            if (loop.Now >= limit)
+            {
+                return task.IsCompleted;
+            }
+
+            idle = 0;
+            var steps = 0;
+            loop.RunUntil(() => task.IsCompleted || steps++ > 0, limit - loop.Now);
+        }
+
+        return true;
+    }
+
+    private static SocketError ToSocketError(Errno e) => e switch
+    {
+        Errno.ECONNREFUSED => SocketError.ConnectionRefused,
+        Errno.ECONNRESET => SocketError.ConnectionReset,
+        Errno.ETIMEDOUT => SocketError.TimedOut,
+        Errno.EHOSTUNREACH => SocketError.HostUnreachable,
+        Errno.ENETUNREACH => SocketError.NetworkUnreachable,
+        Errno.EADDRINUSE => SocketError.AddressAlreadyInUse,
+        Errno.EADDRNOTAVAIL => SocketError.AddressNotAvailable,
+        Errno.ECONNABORTED => SocketError.ConnectionAborted,
+        _ => SocketError.SocketError,
+    };
+}

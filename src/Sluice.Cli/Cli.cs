@@ -41,6 +41,8 @@ public static class Cli
                     return RunLab(args.AsSpan(1), stdout, stderr);
                 case "run":
                     return RunCommand.Run(args.AsSpan(1), stdout, stderr);
+                case "packetdrill":
+                    return Packetdrill.PacketdrillCommand.Run(args.AsSpan(1), stdout, stderr);
                 default:
                     if (args[0].StartsWith('-'))
                     {
@@ -85,6 +87,8 @@ public static class Cli
                                        run a lab script on real time with Linux TAP devices
                                        (ifconfig tapN create), then keep it running until
                                        SIGINT/SIGTERM or the -t limit
+               sluice packetdrill [--stack freebsd|rack] FILE.pkt
+                                       run a packetdrill TCP script against a fresh stack
                sluice TOOL [args...]   run one tool against a fresh single-host stack
                sluice --help | --version
 

@@ -358,7 +358,7 @@ public sealed partial class NetStack
         var destination = ip.Destination;
         var nextHop = (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw ? gw : destination;
         var mtu = route.Mtu > 0 ? Math.Min(route.Mtu, ifp.Mtu) : ifp.Mtu;
-        if (packet.Length > mtu)
+        if (packet.Length > mtu && !IsSegmentOffload(ifp, packet))
         {
             if (ip.DontFragment)
             {
@@ -378,6 +378,10 @@ public sealed partial class NetStack
         SendToNextHop(ifp, packet, nextHop);
         return Errno.None;
     }
+
+    /// <summary>True for a TCP super-segment (<see cref="Packet.GsoSize"/>) that the interface's link segments itself (TSO).</summary>
+    private static bool IsSegmentOffload(NetworkInterface ifp, Packet packet) =>
+        packet.GsoSize != 0 && ifp.Link is { } link && packet.Length <= link.MaxSegmentOffload;
 
     private void SendToNextHop(NetworkInterface ifp, Packet packet, IPv4Address nextHop)
     {

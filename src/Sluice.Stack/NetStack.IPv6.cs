@@ -399,7 +399,7 @@ public sealed partial class NetStack
 
         var mtu = route.Mtu > 0 ? Math.Min(route.Mtu, outIf.Mtu) : outIf.Mtu;
         var nextHop = (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw ? gw : destination;
-        if (packet.Length > mtu)
+        if (packet.Length > mtu && !IsSegmentOffload(outIf, packet))
         {
             return Fragment6AndSend(outIf, packet, nextHop, mtu);
         }

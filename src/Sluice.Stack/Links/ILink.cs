@@ -23,6 +23,12 @@ public interface ILink : IDisposable
     /// <summary>True when frames can pass (carrier present).</summary>
     bool IsUp { get; }
 
+    /// <summary>
+    /// Largest IP packet the link takes as one TCP super-segment that it (or the host behind it) cuts into MSS-sized
+    /// segments (TSO/GSO, <see cref="Packet.GsoSize"/>); 0 when the link does no segmentation offload.
+    /// </summary>
+    int MaxSegmentOffload => 0;
+
     /// <summary>Sets who receives frames from the wire; null detaches (frames are then dropped and counted).</summary>
     void Attach(IPacketSink? receiver);
 

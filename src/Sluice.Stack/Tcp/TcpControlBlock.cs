@@ -27,6 +27,9 @@ public sealed class TcpControlBlock : ITimerHandler
     internal uint Irs, RcvNxt, RcvAdv, LastAckSent;
 
     internal int PeerMss, UserMaxSeg;
+
+    /// <summary>Largest IP packet the outgoing link segments itself (TSO); 0 none, -1 not looked up yet.</summary>
+    internal int TsoMax = -1;
     internal int SndScale, RcvScale, RequestedRcvScale;
     internal uint TsRecent, TsOffset;
     internal long TsRecentAge;

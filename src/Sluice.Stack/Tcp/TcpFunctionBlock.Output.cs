@@ -128,7 +128,13 @@ public abstract partial class TcpFunctionBlockBase
             var flight = (int)(tcb.SndMax - tcb.SndUna);
             var wndRoom = (long)tcb.SndWnd - flight;
             var ccRoom = CongestionAllowance(tcb);
-            var len = (int)Math.Max(0, Math.Min(Math.Min(unsent, wndRoom), Math.Min(ccRoom, seg)));
+            var burst = Burst(tcb, seg);
+            var len = (int)Math.Max(0, Math.Min(Math.Min(unsent, wndRoom), Math.Min(ccRoom, burst)));
+            if (len > seg && len < unsent)
+            {
+                len -= len % seg; // TSO: whole segments, unless this is the end of the data
+            }
+
             if (tcb.Has(TcbFlags.ForceData) && unsent > 0)
             {
                 // Persist probe or TLP: one segment (one byte into a zero window) regardless of cwnd.
@@ -141,7 +147,7 @@ public abstract partial class TcpFunctionBlockBase
             if (len > 0)
             {
                 // tcp_output: full segments, or the rest of the buffer when idle/TCP_NODELAY (Nagle, RFC 896), or half the peer's largest window, or forced.
-                send = len == seg
+                send = len >= seg
                     || (len == unsent && (tcb.Has(TcbFlags.NoDelay) || flight == 0 || sendFin))
                     || len >= (long)tcb.MaxSndWnd / 2
                     || tcb.Has(TcbFlags.ForceData);
@@ -173,6 +179,26 @@ public abstract partial class TcpFunctionBlockBase
 
         _ = loop;
         _ = stats;
+    }
+
+    /// <summary>
+    /// Most payload bytes one send may take: one segment, or with TSO on the outgoing link as many whole segments
+    /// as fit in the link's largest super-segment (tcp_output's tp->t_tsomax less the headers).
+    /// </summary>
+    private static int Burst(TcpControlBlock tcb, int seg)
+    {
+        if (tcb.TsoMax < 0)
+        {
+            tcb.TsoMax = tcb.Stack.TsoFor(tcb.Key.RemoteAddress);
+        }
+
+        if (tcb.TsoMax == 0)
+        {
+            return seg;
+        }
+
+        var room = tcb.TsoMax - (tcb.IsIPv6 ? 40 : 20) - TcpPacket.MaximumHeaderLength;
+        return Math.Max(seg, room - (room % seg));
     }
 
     private static int FirstLostSegment(TcpControlBlock tcb)

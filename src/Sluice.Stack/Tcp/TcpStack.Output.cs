@@ -76,6 +76,12 @@ public sealed partial class TcpStack
         var optionLength = w.Finish(padWithEndOfList: true);
         var headerLength = TcpPacket.MinimumHeaderLength + optionLength;
         var packet = Net.Pool.Rent(headerLength + o.DataLength);
+        if (tcb is not null && tcb.TsoMax > 0 && o.DataLength > tcb.Mss - optionLength)
+        {
+            // TSO (tcp_output's tso_segsz = t_maxseg - optlen): the link cuts the payload into segments of this size.
+            packet.GsoSize = (ushort)Math.Max(tcb.Mss - optionLength, 1);
+        }
+
         var span = packet.Data;
         new TcpHeader(o.Key.LocalPort, o.Key.RemotePort, o.Seq, o.Ack, o.Flags, (ushort)Math.Min(o.Window, 65535)).Emit(span, optionLength);
         opts[..optionLength].CopyTo(span[TcpPacket.MinimumHeaderLength..]);

@@ -360,6 +360,24 @@ public sealed partial class TcpStack : IIpProtocolHandler
         return Math.Max(mtu - ipHeader - TcpPacket.MinimumHeaderLength, 64);
     }
 
+    /// <summary>Largest IP packet the link toward <paramref name="remote"/> takes for segmentation offload (0: none).</summary>
+    internal int TsoFor(InetAddress remote)
+    {
+        int index;
+        if (remote.IsIPv6)
+        {
+            var r = Net.IsLocalAddress(remote.V6) ? null : Net.Routes6.Lookup(remote.V6);
+            index = r is null ? 0 : r.GatewayInterfaceIndex != 0 ? r.GatewayInterfaceIndex : r.InterfaceIndex;
+        }
+        else
+        {
+            var r = Net.IsLocalAddress(remote.V4) || remote.V4.IsLoopback ? null : Net.Routes4.Lookup(remote.V4);
+            index = r?.InterfaceIndex ?? 0;
+        }
+
+        return index == 0 ? 0 : Net.InterfaceByIndex(index)?.Link?.MaxSegmentOffload ?? 0;
+    }
+
     /// <summary>An initial sequence number from the stack's random source (deterministic labs).</summary>
     internal uint NewIss() => (uint)Net.Random.NextInt64(0, 1L << 32);
 

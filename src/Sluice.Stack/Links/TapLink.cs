@@ -15,6 +15,9 @@ public sealed record TapLinkOptions
 
     /// <summary>Bytes per slot: the largest frame read whole (longer frames are truncated by the kernel).</summary>
     public int SlotSize { get; init; } = 2048;
+
+    /// <summary>Ring slots when the link is opened with offload (each slot then holds a 64 KiB GSO frame).</summary>
+    public int OffloadRingSlots { get; init; } = 256;
 }
 
 /// <summary>
@@ -33,8 +36,22 @@ public sealed unsafe class TapLink : ILink, IEventSource
     /// <summary>_IOW('T', 202, int).</summary>
     private const uint TunSetIff = 0x400454ca;
 
+    /// <summary>_IOW('T', 208, unsigned int): the offloads (TUN_F_*) the reader accepts from the kernel.</summary>
+    private const uint TunSetOffload = 0x400454d0;
+
     private const short IffTap = 0x0002;
     private const short IffNoPi = 0x1000;
+    private const short IffVnetHdr = 0x4000;
+
+    private const uint TunFCsum = 0x01;
+    private const uint TunFTso4 = 0x02;
+    private const uint TunFTso6 = 0x04;
+
+    /// <summary>Receive slot size with offload: a 64 KiB GSO frame, its Ethernet header and the virtio-net header.</summary>
+    private const int OffloadSlotSize = 65536 + 256;
+
+    /// <summary>Largest IP packet handed to Linux as one GSO super-segment.</summary>
+    private const int MaxGsoPacket = 65535;
 
     /// <summary>Length of struct ifreq on 64-bit Linux.</summary>
     private const int IfReqSize = 40;
@@ -42,31 +59,32 @@ public sealed unsafe class TapLink : ILink, IEventSource
     /// <summary>IFNAMSIZ: the name field of struct ifreq, NUL included.</summary>
     private const int IfNameSize = 16;
 
-    /// <summary>
-    /// Bytes in front of every frame read from or written to the descriptor. 0 with IFF_NO_PI; once the link opens
-    /// with IFF_VNET_HDR this becomes sizeof(struct virtio_net_hdr_v1) and the receive path turns the header into
-    /// packet flags (checksum offload, GSO) while <see cref="Transmit"/> prepends it.
-    /// </summary>
-    private const int LinkHeaderLength = 0;
-
     private readonly SafeFileHandle _fd;
     private readonly EventLoop _loop;
     private readonly FrameReceiver _receiver;
     private readonly int _batch;
+    private readonly bool _offload;
+    private long _gsoTransmitted;
     private IPacketSink? _sink;
     private long _transmitted;
     private long _transmitErrors;
     private long _transmitDrops;
     private int _disposed;
 
-    private TapLink(SafeFileHandle fd, string name, EventLoop loop, TapLinkOptions options)
+    private TapLink(SafeFileHandle fd, string name, EventLoop loop, TapLinkOptions options, bool offload)
     {
         _fd = fd;
         _loop = loop;
+        _offload = offload;
         LinuxName = name;
-        _batch = options.RingSlots;
+        var slots = offload ? options.OffloadRingSlots : options.RingSlots;
+        _batch = slots;
+
+        // Bytes in front of every frame on the descriptor: 0 with IFF_NO_PI alone, struct virtio_net_hdr with IFF_VNET_HDR.
+        var headerLength = offload ? VirtioNetHeader.Length : 0;
         _receiver = new FrameReceiver(
-            (int)fd.DangerousGetHandle(), loop, FrameReadMode.Read, options.RingSlots, options.SlotSize, LinkHeaderLength, $"tap {name}");
+            (int)fd.DangerousGetHandle(), loop, FrameReadMode.Read, slots, offload ? Math.Max(options.SlotSize, OffloadSlotSize) : options.SlotSize,
+            headerLength, $"tap {name}", virtioNet: offload);
         loop.AddSource(this);
     }
 
@@ -74,9 +92,15 @@ public sealed unsafe class TapLink : ILink, IEventSource
     /// Creates the Linux TAP device <paramref name="linuxName"/> (at most 15 bytes; "%d" lets the kernel number it)
     /// and attaches it to <paramref name="loop"/>.
     /// </summary>
-    /// <remarks>Call on the loop's thread, or before the loop runs: the link adds itself as a source of the loop.</remarks>
+    /// <remarks>
+    /// Call on the loop's thread, or before the loop runs: the link adds itself as a source of the loop.
+    /// With <paramref name="offload"/> the device carries a <see cref="VirtioNetHeader"/> on every frame (IFF_VNET_HDR)
+    /// and Linux may hand Sluice partial checksums and TCP GSO super-frames of up to 64 KiB (TUNSETOFFLOAD with
+    /// TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6): received checksums are completed, super-frames are delivered whole, and
+    /// TCP may send super-segments (<see cref="MaxSegmentOffload"/>) that Linux segments.
+    /// </remarks>
     /// <exception cref="IOException">The device cannot be opened or created (no /dev/net/tun, not root, name taken).</exception>
-    public static TapLink Open(string linuxName, EventLoop loop, TapLinkOptions? options = null)
+    public static TapLink Open(string linuxName, EventLoop loop, TapLinkOptions? options = null, bool offload = false)
     {
         ArgumentNullException.ThrowIfNull(loop);
         options ??= new TapLinkOptions();
@@ -98,14 +122,20 @@ public sealed unsafe class TapLink : ILink, IEventSource
             var ifr = stackalloc byte[IfReqSize];
             new Span<byte>(ifr, IfReqSize).Clear();
             nameBytes.CopyTo(new Span<byte>(ifr, IfNameSize));
-            *(short*)(ifr + IfNameSize) = IffTap | IffNoPi;
+            *(short*)(ifr + IfNameSize) = (short)(IffTap | IffNoPi | (offload ? IffVnetHdr : 0));
             if (LibC.Ioctl(fd, TunSetIff, ifr) < 0)
             {
                 throw LibC.Error($"TUNSETIFF {linuxName}", Marshal.GetLastPInvokeError());
             }
 
+            // TUNSETOFFLOAD takes the flags by value (an unsigned long argument, not a pointer).
+            if (offload && LibC.Ioctl(fd, TunSetOffload, (void*)(nuint)(TunFCsum | TunFTso4 | TunFTso6)) < 0)
+            {
+                throw LibC.Error($"TUNSETOFFLOAD {linuxName}", Marshal.GetLastPInvokeError());
+            }
+
             var actual = Encoding.UTF8.GetString(MemoryMarshal.CreateReadOnlySpanFromNullTerminated(ifr));
-            return new TapLink(handle, actual, loop, options);
+            return new TapLink(handle, actual, loop, options, offload);
         }
         catch
         {
@@ -133,6 +163,25 @@ public sealed unsafe class TapLink : ILink, IEventSource
     /// <summary>Received frames dropped: receive ring full, or no sink attached.</summary>
     public long ReceiveDrops => _receiver.Drops;
 
+    /// <summary>True when the device was opened with IFF_VNET_HDR and checksum/segmentation offload.</summary>
+    public bool Offload => _offload;
+
+    /// <inheritdoc />
+    /// <remarks>64 KiB with offload (Linux segments TCP super-frames), otherwise 0.</remarks>
+    public int MaxSegmentOffload => _offload ? MaxGsoPacket : 0;
+
+    /// <summary>TCP GSO super-frames received from Linux (only with offload).</summary>
+    public long GsoFramesReceived => _receiver.GsoFrames;
+
+    /// <summary>Longest frame received (bytes, Ethernet header included): above the MTU only for GSO frames.</summary>
+    public int LargestFrameReceived => _receiver.LargestFrame;
+
+    /// <summary>Received frames dropped because their virtio-net header was malformed.</summary>
+    public long BadOffloadHeaders => _receiver.BadHeaders;
+
+    /// <summary>TCP super-segments written with a GSO header for Linux to segment.</summary>
+    public long GsoFramesTransmitted => Interlocked.Read(ref _gsoTransmitted);
+
     /// <summary>Frames written to the device.</summary>
     public long Transmitted => Interlocked.Read(ref _transmitted);
 
@@ -159,12 +208,35 @@ public sealed unsafe class TapLink : ILink, IEventSource
             }
 
             nint written;
-            fixed (byte* bytes = frame.Data)
+            var expected = frame.Length;
+            if (_offload)
             {
-                written = LibC.Write(_fd, bytes, (nuint)frame.Length);
+                var vnet = VirtioNetHeader.ForTransmit(frame);
+                var header = stackalloc byte[VirtioNetHeader.Length];
+                vnet.Write(new Span<byte>(header, VirtioNetHeader.Length));
+                expected += VirtioNetHeader.Length;
+                fixed (byte* bytes = frame.Data)
+                {
+                    var iov = stackalloc LibC.IoVec[2];
+                    iov[0] = new LibC.IoVec { Base = header, Length = VirtioNetHeader.Length };
+                    iov[1] = new LibC.IoVec { Base = bytes, Length = (nuint)frame.Length };
+                    written = LibC.Writev(_fd, iov, 2);
+                }
+
+                if (written == expected && vnet.GsoType != VirtioNetHeader.GsoNone)
+                {
+                    Interlocked.Increment(ref _gsoTransmitted);
+                }
+            }
+            else
+            {
+                fixed (byte* bytes = frame.Data)
+                {
+                    written = LibC.Write(_fd, bytes, (nuint)frame.Length);
+                }
             }
 
-            if (written == frame.Length)
+            if (written == expected)
             {
                 Interlocked.Increment(ref _transmitted);
                 return;

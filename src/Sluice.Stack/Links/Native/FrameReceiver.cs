@@ -39,6 +39,7 @@ internal sealed unsafe class FrameReceiver
     private readonly int _slotCount;
     private readonly int _slotSize;
     private readonly int _headerLength;
+    private readonly bool _virtioNet;
     private readonly Thread _thread;
 
     // Producer-owned (reader thread); read by the consumer with Volatile.Read.
@@ -49,14 +50,24 @@ internal sealed unsafe class FrameReceiver
 
     private long _received;
     private long _drops;
+    private long _gsoFrames;
+    private long _badHeaders;
+    private int _largestFrame;
     private int _stopped;
 
     /// <summary>
     /// Starts a reader on <paramref name="fd"/>. <paramref name="headerLength"/> bytes in front of each frame are
-    /// stripped before delivery (0 today; the virtio-net header once TAP uses IFF_VNET_HDR).
+    /// stripped before delivery; with <paramref name="virtioNet"/> they are a <see cref="VirtioNetHeader"/> whose
+    /// checksum and GSO fields are applied to the packet.
     /// </summary>
-    public FrameReceiver(int fd, EventLoop loop, FrameReadMode mode, int slotCount, int slotSize, int headerLength, string threadName)
+    public FrameReceiver(int fd, EventLoop loop, FrameReadMode mode, int slotCount, int slotSize, int headerLength, string threadName, bool virtioNet = false)
     {
+        if (virtioNet)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(headerLength, VirtioNetHeader.Length);
+        }
+
+        _virtioNet = virtioNet;
         ArgumentOutOfRangeException.ThrowIfLessThan(slotCount, 2);
         ArgumentOutOfRangeException.ThrowIfLessThan(slotSize, 64);
         _fd = fd;
@@ -86,6 +97,15 @@ internal sealed unsafe class FrameReceiver
     /// <summary>Frames dropped because the ring was full or nothing was attached.</summary>
     public long Drops => Interlocked.Read(ref _drops);
 
+    /// <summary>Received TCP GSO super-frames (virtio-net header with gso_type TCPV4 or TCPV6).</summary>
+    public long GsoFrames => Volatile.Read(ref _gsoFrames);
+
+    /// <summary>Received frames dropped because their virtio-net header pointed outside the frame.</summary>
+    public long BadHeaders => Volatile.Read(ref _badHeaders);
+
+    /// <summary>Longest frame delivered (bytes, without the virtio-net header).</summary>
+    public int LargestFrame => Volatile.Read(ref _largestFrame);
+
     /// <summary>errno that ended the reader (0 while it runs or when it was stopped).</summary>
     public int Failure { get; private set; }
 
@@ -114,7 +134,15 @@ internal sealed unsafe class FrameReceiver
                 var frame = new ReadOnlySpan<byte>(_slots, slot * _slotSize + _headerLength, length - _headerLength);
                 var packet = pool.RentCopy(frame);
                 packet.ReceiveInterfaceIndex = interfaceIndex;
-                sink.Deliver(packet);
+                if (frame.Length > _largestFrame)
+                {
+                    Volatile.Write(ref _largestFrame, frame.Length);
+                }
+
+                if (!_virtioNet || ApplyVirtioNetHeader(packet, new ReadOnlySpan<byte>(_slots, slot * _slotSize, _headerLength)))
+                {
+                    sink.Deliver(packet);
+                }
             }
 
             tail++;
@@ -130,6 +158,25 @@ internal sealed unsafe class FrameReceiver
         }
 
         return handled;
+    }
+
+    /// <summary>Loop thread: applies the frame's virtio-net header; false (packet released) when it is malformed.</summary>
+    private bool ApplyVirtioNetHeader(Packet packet, ReadOnlySpan<byte> header)
+    {
+        var vnet = VirtioNetHeader.Read(header);
+        if (vnet.IsTcpGso)
+        {
+            Volatile.Write(ref _gsoFrames, _gsoFrames + 1);
+        }
+
+        if (vnet.ApplyTo(packet))
+        {
+            return true;
+        }
+
+        Volatile.Write(ref _badHeaders, _badHeaders + 1);
+        packet.Release();
+        return false;
     }
 
     /// <summary>Stops and joins the reader thread; idempotent, callable from any thread.</summary>

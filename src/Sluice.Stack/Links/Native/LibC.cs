@@ -49,6 +49,14 @@ internal static unsafe partial class LibC
         public short Revents;
     }
 
+    /// <summary>struct iovec: one buffer of a gather write.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
     /// <summary>struct sockaddr_ll (20 bytes).</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct SockAddrLinkLayer
@@ -89,6 +97,9 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Library, EntryPoint = "writev", SetLastError = true)]
+    public static partial nint Writev(SafeFileHandle fd, IoVec* vectors, int count);
 
     [LibraryImport(Library, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);

@@ -108,6 +108,15 @@ public sealed class PfInstance
             Tables[t.Name] = table;
         }
 
+        // pf_ioctl: a rule's overload table is attached and marked active when the rule is loaded.
+        foreach (var r in ruleset.AllRules)
+        {
+            if (r.StateOptions.OverloadTable is { } name && !Tables.ContainsKey(name))
+            {
+                Tables[name] = new PfTable(name, persist: false, isConst: false);
+            }
+        }
+
         TablesChanged();
         Engine.Reload();
     }

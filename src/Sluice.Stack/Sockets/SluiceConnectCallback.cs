@@ -30,10 +30,10 @@ public static class SluiceConnect
         return (context, cancel) => ConnectAsync(stack, context.DnsEndPoint.Host, (ushort)context.DnsEndPoint.Port, resolve, cancel);
     }
 
-    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> over <paramref name="stack"/>; any thread.</summary>
+    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> over <paramref name="stack"/>; any thread. The task completes on the loop.</summary>
     /// <exception cref="HttpRequestException">The host is not numeric and cannot be resolved.</exception>
     /// <exception cref="SocketException">The connection failed (refused, reset, timed out, unreachable).</exception>
-    public static async ValueTask<Stream> ConnectAsync(NetStack stack, string host, ushort port, Func<string, InetAddress?>? resolve = null, CancellationToken cancel = default)
+    public static ValueTask<Stream> ConnectAsync(NetStack stack, string host, ushort port, Func<string, InetAddress?>? resolve = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(stack);
         ArgumentNullException.ThrowIfNull(host);
@@ -43,14 +43,14 @@ public static class SluiceConnect
         {
             if (resolve?.Invoke(host) is not { } resolved)
             {
-                throw new HttpRequestException($"{host}: No address record");
+                return ValueTask.FromException<Stream>(new HttpRequestException($"{host}: No address record"));
             }
 
             address = resolved;
         }
 
         var loop = stack.Loop;
-        var done = new TaskCompletionSource<TcpStream>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = new TaskCompletionSource<Stream>(TaskCreationOptions.RunContinuationsAsynchronously);
         TcpSocket? socket = null;
         loop.PostFromAnyThread(_ =>
         {
@@ -83,16 +83,21 @@ public static class SluiceConnect
             done.TrySetException(new SocketException((int)ToSocketError(e), ErrnoText.Describe(e)));
         });
 
-        using var registration = cancel.CanBeCanceled
-            ? cancel.Register(() => loop.PostFromAnyThread(_ =>
+        if (cancel.CanBeCanceled)
+        {
+            var registration = cancel.Register(() => loop.PostFromAnyThread(_ =>
             {
                 if (done.TrySetCanceled(cancel))
                 {
                     socket?.Abort();
                 }
-            }))
-            : default;
-        return await done.Task.ConfigureAwait(false);
+            }));
+            done.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        // Not an async method: the task completes on the loop itself, so a virtual loop driven with
+        // RunUntil(() => task.IsCompleted) sees it at once (TcpStream's contract).
+        return new ValueTask<Stream>(done.Task);
     }
 
     /// <summary>

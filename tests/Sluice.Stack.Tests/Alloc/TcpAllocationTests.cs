@@ -24,15 +24,17 @@ public sealed class TcpAllocationTests
     private const int Measured = 4 << 20;
 
     [Theory]
-    [InlineData("freebsd", 0, 0)]
-    [InlineData("rack", 0, 0)]
-    [InlineData("freebsd", 1_000_000, 0)]
-    [InlineData("rack", 1_000_000, 0)]
-    [InlineData("freebsd", 1_000_000, 997)]
-    [InlineData("rack", 1_000_000, 997)]
-    public void BulkTransferAllocatesNothingPerSegmentAndReturnsEveryPacket(string block, long oneWayDelayNs, int dropEvery)
+    [InlineData("freebsd", 0, 0, false)]
+    [InlineData("rack", 0, 0, false)]
+    [InlineData("freebsd", 1_000_000, 0, false)]
+    [InlineData("rack", 1_000_000, 0, false)]
+    [InlineData("freebsd", 1_000_000, 997, false)]
+    [InlineData("rack", 1_000_000, 997, false)]
+    [InlineData("freebsd", 0, 0, true)]
+    [InlineData("rack", 1_000_000, 0, true)]
+    public void BulkTransferAllocatesNothingPerSegmentAndReturnsEveryPacket(string block, long oneWayDelayNs, int dropEvery, bool tso)
     {
-        var t = new TcpBulkPair(block, oneWayDelayNs, dropEvery);
+        var t = new TcpBulkPair(block, oneWayDelayNs, dropEvery, tso);
         Assert.True(t.Transfer(Warmup), $"warm-up stalled at {t.Received} of {Warmup} bytes");
 
         using var recorder = new AllocationRecorder();
@@ -47,7 +49,8 @@ public sealed class TcpAllocationTests
 
         Assert.True(done, $"transfer stalled at {t.Received} of {Measured} bytes");
         Assert.Equal(Measured, t.Received);
-        Assert.True(segments >= Measured / 1460, $"only {segments} data segments");
+        Assert.Equal(0, t.Corrupted);
+        Assert.True(tso ? t.SuperSegments > 0 && segments < Measured / 1460 : segments >= Measured / 1460, $"{segments} data sends, {t.SuperSegments} TSO super-segments");
         Assert.True(dropEvery == 0 ? retransmits == 0 : retransmits >= segments / dropEvery, $"{retransmits} retransmissions");
         Assert.True(allocated == 0, $"{allocated} B allocated for {Measured} bytes in {segments} segments ({allocated / (double)segments:F1} B/segment); sampled types: {recorder.Describe()}");
 
@@ -59,8 +62,9 @@ public sealed class TcpAllocationTests
 /// <summary>
 /// Two stacks (192.0.2.1 sends, 192.0.2.2 receives and discards) on one virtual-time loop joined by an epair
 /// (optionally delayed, and losing every <c>dropEvery</c>-th data segment of the sender so that SACK recovery,
-/// retransmission and the timers run), with one established connection and preallocated buffers, so that a
-/// transfer itself allocates nothing.
+/// retransmission and the timers run; optionally advertising TSO so that the sender emits 64 KiB super-segments,
+/// which the epair delivers whole), with one established connection and preallocated buffers, so that a transfer
+/// itself allocates nothing. The receiver checks every byte against the sender's pattern.
 /// </summary>
 internal sealed class TcpBulkPair
 {
@@ -74,10 +78,13 @@ internal sealed class TcpBulkPair
     private readonly Action<TcpSocket> _pump;
     private long _toSend;
     private long _target;
+    private long _checked;
+    private Func<long>? _superSegments;
 
     private long _dataFrames;
+    private long _sent;
 
-    public TcpBulkPair(string block, long oneWayDelayNs = 0, int dropEvery = 0)
+    public TcpBulkPair(string block, long oneWayDelayNs = 0, int dropEvery = 0, bool tso = false)
     {
         Loop = EventLoop.CreateVirtual(new PacketPool(new PacketPoolOptions { Diagnostic = true }));
         Client = new NetStack(Loop, new NetStackOptions { Name = "client", Seed = 1 });
@@ -96,6 +103,13 @@ internal sealed class TcpBulkPair
 
             clientLink = impaired;
             serverLink = new ImpairedLink(b, Loop) { DelayNs = oneWayDelayNs };
+        }
+
+        if (tso)
+        {
+            var offloading = new SegmentOffloadLink(clientLink);
+            _superSegments = () => offloading.SuperSegments;
+            clientLink = offloading;
         }
 
         var ia = Client.CreateInterface("epair0a", clientLink, "epair");
@@ -135,6 +149,12 @@ internal sealed class TcpBulkPair
     /// <summary>Bytes the receiver has read since the last <see cref="Transfer"/> started.</summary>
     public long Received { get; private set; }
 
+    /// <summary>Received chunks that differed from what was sent.</summary>
+    public int Corrupted { get; private set; }
+
+    /// <summary>TSO super-segments the sender emitted (0 without TSO).</summary>
+    public long SuperSegments => _superSegments?.Invoke() ?? 0;
+
     /// <summary>Sends <paramref name="bytes"/> and runs the loop until all of them were read; false on a stall.</summary>
     public bool Transfer(long bytes)
     {
@@ -160,18 +180,66 @@ internal sealed class TcpBulkPair
     {
         while (_toSend > 0)
         {
-            var chunk = (int)Math.Min(_toSend, _source.Length);
-            if (Sender.Send(_source.AsSpan(0, chunk), out var n) != Errno.None)
+            var offset = (int)(_sent % _source.Length);
+            var chunk = (int)Math.Min(_toSend, _source.Length - offset);
+            if (Sender.Send(_source.AsSpan(offset, chunk), out var n) != Errno.None)
             {
                 break;
             }
 
             _toSend -= n;
+            _sent += n;
         }
 
         while (Receiver.Receive(_sink, out var n) == Errno.None && n > 0)
         {
             Received += n;
+            Verify(_sink.AsSpan(0, n));
         }
     }
+
+    /// <summary>Compares received bytes with the sender's repeating pattern.</summary>
+    private void Verify(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            var offset = (int)(_checked % _source.Length);
+            var n = Math.Min(data.Length, _source.Length - offset);
+            if (!data[..n].SequenceEqual(_source.AsSpan(offset, n)))
+            {
+                Corrupted++;
+            }
+
+            _checked += n;
+            data = data[n..];
+        }
+    }
+}
+
+/// <summary>A link that advertises TCP segmentation offload and passes super-segments on whole (the epair carries any length).</summary>
+internal sealed class SegmentOffloadLink(ILink inner) : ILink
+{
+    public long SuperSegments { get; private set; }
+
+    public string Kind => inner.Kind;
+
+    public MacAddress? HardwareAddress => inner.HardwareAddress;
+
+    public bool IsUp => inner.IsUp;
+
+    public int MaxSegmentOffload => 65535;
+
+    public void Attach(IPacketSink? receiver) => inner.Attach(receiver);
+
+    public void Transmit(Packet frame)
+    {
+        if (frame.GsoSize != 0)
+        {
+            SuperSegments++;
+        }
+
+        inner.Transmit(frame);
+    }
+
+    public void Dispose() => inner.Dispose();
 }

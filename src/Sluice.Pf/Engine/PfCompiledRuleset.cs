@@ -81,7 +81,18 @@ internal sealed class PfCompiler(PfEngine engine)
             list[i] = CompileRule(rules[i], i, path);
         }
 
-        CalcSkipSteps(list);
+        if (engine.SkipStepsEnabled)
+        {
+            CalcSkipSteps(list);
+        }
+        else
+        {
+            foreach (var r in list)
+            {
+                Array.Fill(r.Skip, r.Number + 1);
+            }
+        }
+
         return list;
     }
 

@@ -35,7 +35,7 @@ public sealed partial class PfEngine
         }
 
         var orig = pd;
-        if (nr is not null && !pd.NonFirstFragment)
+        if (nr is not null && !pd.Fragment)
         {
             if (!Translate(packet, ifp, inbound, ref pd, nr))
             {

@@ -96,6 +96,22 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         _stack.Loop.Cancel(_purgeTimer);
     }
 
+    /// <summary>
+    /// False compiles every skip step as "next rule", so each rule is tested in turn (for the benchmark that shows what
+    /// skip steps save); setting it recompiles.
+    /// </summary>
+    internal bool SkipStepsEnabled
+    {
+        get => _skipSteps;
+        set
+        {
+            _skipSteps = value;
+            Reload();
+        }
+    }
+
+    private bool _skipSteps = true;
+
     /// <summary>Recompiles the active rule set and anchors (after a load, an anchor load or a flush).</summary>
     public void Reload()
     {
@@ -138,6 +154,8 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         _ifBound = false;
         _stateLimit = 100_000;
         _srcNodeLimit = 100_000;
+        _reassemble = _reassembleNoDf = false;
+        _fragLimit = 5000;
         var adaptiveSet = false;
         foreach (var o in rs.Statements.OfType<PfOptionStatement>())
         {
@@ -164,6 +182,10 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                     {
                         _srcNodeLimit = l;
                     }
+                    else if (p[2] == "frags")
+                    {
+                        _fragLimit = l;
+                    }
 
                     break;
                 case "block-policy":
@@ -171,6 +193,10 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                     break;
                 case "state-policy":
                     _ifBound = o.Text.EndsWith("if-bound", StringComparison.Ordinal);
+                    break;
+                case "reassemble":
+                    _reassemble = p.Length >= 3 && p[2] == "yes";
+                    _reassembleNoDf = _reassemble && p.Length >= 4 && p[3] == "no-df";
                     break;
                 case "skip" when p.Length >= 4:
                     skips.Add(p[3]);
@@ -216,6 +242,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             }
         }
 
+        PurgeFragments(now);
         List<PfSourceNode>? dead = null;
         foreach (var sn in _sources.Values)
         {
@@ -308,23 +335,74 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             return PfilVerdict.Drop;
         }
 
-        return Test(packet, ifp, inbound, ref pd);
+        var haveScrub = _rules.Scrub.Length > 0;
+        var scrub = haveScrub ? MatchScrubRule(ifp, inbound, ref pd, packet) : null;
+        if (!ipv6 && (haveScrub || _reassemble || pd.Fragment))
+        {
+            switch (NormalizeIPv4(packet, ifp, inbound, ref pd, scrub, haveScrub, out var whole))
+            {
+                case PfNormResult.Drop:
+                    return PfilVerdict.Drop;
+                case PfNormResult.Held:
+                    return PfilVerdict.Consumed;
+                case PfNormResult.Reassembled:
+                    ContinueReassembled(whole!, ifp, direction, scrub, haveScrub);
+                    return PfilVerdict.Consumed;
+            }
+        }
+
+        return TestNormalized(packet, ifp, inbound, ref pd, scrub, haveScrub);
+    }
+
+    /// <summary>
+    /// Filters a datagram pf reassembled (it now owns it) and, when it passes, sends it on from pf's hook with
+    /// <see cref="NetStack.Reinject"/>; the fragment that completed it was consumed.
+    /// </summary>
+    private void ContinueReassembled(Packet whole, NetworkInterface ifp, PfilDirection direction, PfRuleC? scrub, bool haveScrub)
+    {
+        var reason = PfPacket.Parse(whole.Data, false, out var pd);
+        if (reason != PfReason.Match)
+        {
+            Counters[(int)reason]++;
+            whole.Release();
+            return;
+        }
+
+        switch (TestNormalized(whole, ifp, direction == PfilDirection.In, ref pd, scrub, haveScrub))
+        {
+            case PfilVerdict.Pass:
+                _stack.Reinject(whole, ifp, direction, false, this);
+                break;
+            case PfilVerdict.Drop:
+                whole.Release();
+                break;
+        }
+    }
+
+    /// <summary>pf_test after normalization: TCP normalization, states, rules, then the scrub rule's rewrites.</summary>
+    private PfilVerdict TestNormalized(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket pd, PfRuleC? scrub, bool haveScrub)
+    {
+        var scrubbing = haveScrub ? scrub is not null && scrub.Ast.Action == PfAction.Scrub : true;
+        if (pd.Proto == PfPacket.Tcp && !pd.Fragment && scrubbing && !NormalizeTcp(packet, ref pd))
+        {
+            Counters[(int)PfReason.Normalize]++;
+            return PfilVerdict.Drop;
+        }
+
+        var verdict = Test(packet, ifp, inbound, ref pd);
+        if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && scrub!.Ast.Scrub.Any)
+        {
+            ApplyScrub(packet, ref pd, scrub.Ast.Scrub);
+        }
+
+        return verdict;
     }
 
     private PfilVerdict Test(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket pd)
     {
-        // Normalization (pf_normalize_ip): with a matching scrub rule, fragments that could hide a header are dropped.
-        if (pd.Fragment && _rules.Scrub.Length > 0 && MatchScrub(ifp, inbound, ref pd, packet))
-        {
-            var r = Normalize(ref pd);
-            if (r != PfReason.Match)
-            {
-                Counters[(int)r]++;
-                return PfilVerdict.Drop;
-            }
-        }
-
-        if (!pd.NonFirstFragment)
+        // A fragment that was not reassembled matches no state and no rule that needs ports, flags or ICMP types
+        // (pf's PF_VPROTO_FRAGMENT).
+        if (!pd.Fragment)
         {
             PfState? s = null;
             var action = PfAction.Pass;
@@ -386,15 +464,8 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         }
     }
 
-    private bool MatchScrub(NetworkInterface ifp, bool inbound, ref PfPacket pd, Packet packet)
-    {
-        var ctx = new MatchContext();
-        EvalRules(_rules.Scrub, ifp, inbound, ref pd, packet, ref ctx, firstMatch: false);
-        return ctx.Rule is not null && ctx.Rule.Ast.Action == PfAction.Scrub;
-    }
-
     /// <summary>pf_norm's fragment checks: RFC 1858 tiny and overlapping fragments, bad lengths.</summary>
-    private static PfReason Normalize(ref PfPacket pd)
+    private static PfReason FragmentChecks(ref PfPacket pd)
     {
         if (!pd.V6)
         {
@@ -491,7 +562,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                 continue;
             }
 
-            if (a.Source.Port.Op != PfOp.None && (pd.NonFirstFragment || !PortMatches(a.Source.Port, pd.Sport) || pd.Proto is not (PfPacket.Tcp or PfPacket.Udp)))
+            if (a.Source.Port.Op != PfOp.None && (pd.Fragment || !PortMatches(a.Source.Port, pd.Sport) || pd.Proto is not (PfPacket.Tcp or PfPacket.Udp)))
             {
                 i = r.Skip[PfSkip.SrcPort];
                 continue;
@@ -503,7 +574,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                 continue;
             }
 
-            if (a.Destination.Port.Op != PfOp.None && (pd.NonFirstFragment || !PortMatches(a.Destination.Port, pd.Dport) || pd.Proto is not (PfPacket.Tcp or PfPacket.Udp)))
+            if (a.Destination.Port.Op != PfOp.None && (pd.Fragment || !PortMatches(a.Destination.Port, pd.Dport) || pd.Proto is not (PfPacket.Tcp or PfPacket.Udp)))
             {
                 i = r.Skip[PfSkip.DstPort];
                 continue;
@@ -563,7 +634,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
     private bool OtherMatches(PfRuleC r, ref PfPacket pd, Packet packet, ushort tag)
     {
         var a = r.Ast;
-        if (pd.NonFirstFragment && (a.FlagSet != 0 || a.IcmpType != 0 || a.IcmpCode != 0))
+        if (pd.Fragment && (a.FlagSet != 0 || a.IcmpType != 0 || a.IcmpCode != 0))
         {
             return false;
         }

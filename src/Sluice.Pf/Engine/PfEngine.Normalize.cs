@@ -1,0 +1,371 @@
+using System.Buffers.Binary;
+using Sluice.Pf.Config;
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Pfil;
+
+namespace Sluice.Pf.Engine;
+
+/// <summary>What <see cref="PfEngine"/>'s IPv4 normalization did with a packet.</summary>
+internal enum PfNormResult : byte
+{
+    /// <summary>Go on with this packet (possibly rewritten in place).</summary>
+    Continue,
+
+    /// <summary>Drop it (the reason is counted).</summary>
+    Drop,
+
+    /// <summary>A fragment pf now holds until the datagram is complete.</summary>
+    Held,
+
+    /// <summary>This fragment completed a datagram: pf goes on with the reassembled packet instead.</summary>
+    Reassembled,
+}
+
+public sealed partial class PfEngine
+{
+    private readonly Dictionary<(UInt128 Src, UInt128 Dst, ushort Id, byte Proto), PfFragmentQueue> _fragments = [];
+    private int _fragmentCount;
+    private bool _reassemble, _reassembleNoDf;
+    private uint _fragLimit = 5000;
+
+    /// <summary>Fragments pf holds for reassembly (<c>pfctl -si</c>'s frag entries).</summary>
+    public int FragmentCount => _fragmentCount;
+
+    /// <summary>
+    /// pf_normalize_ip. With scrub rules, the first matching one (unless <c>no scrub</c>) normalizes the packet; without
+    /// any, normalization is enforced and reassembly follows <c>set reassemble</c> (off by default in FreeBSD 14).
+    /// Fragments with DF, misaligned or beyond 64 KB are dropped; a fragment to reassemble is held until its datagram is
+    /// complete, and the reassembled packet is what rules and states see.
+    /// </summary>
+    private PfNormResult NormalizeIPv4(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket pd, PfRuleC? scrub, bool haveScrubRules, out Packet? whole)
+    {
+        whole = null;
+        if (haveScrubRules && (scrub is null || scrub.Ast.Action == PfAction.NoScrub))
+        {
+            return PfNormResult.Continue;
+        }
+
+        var data = packet.Data;
+        var noDf = haveScrubRules ? scrub!.Ast.Scrub.NoDf : _reassemble && _reassembleNoDf;
+        var off = BinaryPrimitives.ReadUInt16BigEndian(data[6..]);
+        if (noDf && (off & 0x4000) != 0)
+        {
+            packet.MakeWritable();
+            data = packet.Data;
+            var now = (ushort)(off & ~0x4000);
+            BinaryPrimitives.WriteUInt16BigEndian(data[6..], now);
+            BinaryPrimitives.WriteUInt16BigEndian(data[10..], PfRewrite.Fixup(BinaryPrimitives.ReadUInt16BigEndian(data[10..]), off, now));
+            off = now;
+        }
+
+        if (!pd.Fragment)
+        {
+            return PfNormResult.Continue;
+        }
+
+        var length = pd.Length - pd.Offset;
+        var more = (off & 0x2000) != 0;
+        if ((off & 0x4000) != 0 || (more && (length & 7) != 0) || pd.FragmentOffset + length > 65535)
+        {
+            Counters[(int)PfReason.Fragment]++;
+            return PfNormResult.Drop;
+        }
+
+        var checks = FragmentChecks(ref pd);
+        if (checks != PfReason.Match)
+        {
+            Counters[(int)checks]++;
+            return PfNormResult.Drop;
+        }
+
+        var reassemble = haveScrubRules ? !scrub!.Ast.Scrub.FragmentNoReassemble : _reassemble;
+        if (!reassemble)
+        {
+            return PfNormResult.Continue;
+        }
+
+        whole = Reassemble(packet, ref pd, more);
+        return whole is null ? PfNormResult.Held : PfNormResult.Reassembled;
+    }
+
+    /// <summary>
+    /// pf_reassemble: queues the fragment (taking ownership) and returns the datagram once every byte arrived.
+    /// Overlapping or inconsistent fragments discard the whole datagram, as the stack's own reassembler does.
+    /// </summary>
+    private Packet? Reassemble(Packet packet, ref PfPacket pd, bool more)
+    {
+        var data = packet.Data;
+        var key = (pd.Src, pd.Dst, BinaryPrimitives.ReadUInt16BigEndian(data[4..]), pd.Proto);
+        var offset = pd.FragmentOffset;
+        var length = pd.Length - pd.Offset;
+        if (!_fragments.TryGetValue(key, out var q))
+        {
+            if ((uint)_fragmentCount >= _fragLimit)
+            {
+                Counters[(int)PfReason.Memory]++;
+                packet.Release();
+                return null;
+            }
+
+            q = new PfFragmentQueue { Expire = Now };
+            _fragments[key] = q;
+        }
+
+        var end = offset + length;
+        var bad = (!more && q.Total >= 0 && q.Total != end) || (q.Total >= 0 && end > q.Total) || q.Fragments.Count >= 64;
+        var insertAt = q.Fragments.Count;
+        for (var i = 0; i < q.Fragments.Count && !bad; i++)
+        {
+            var f = q.Fragments[i];
+            bad = offset < f.Offset + f.Length && f.Offset < end;
+            if (f.Offset > offset && insertAt == q.Fragments.Count)
+            {
+                insertAt = i;
+            }
+        }
+
+        if (bad)
+        {
+            Counters[(int)PfReason.Fragment]++;
+            DropQueue(key, q);
+            packet.Release();
+            return null;
+        }
+
+        if (!more)
+        {
+            q.Total = end;
+        }
+
+        q.Fragments.Insert(insertAt, (offset, length, pd.Offset, packet));
+        _fragmentCount++;
+        if (q.Total < 0)
+        {
+            return null;
+        }
+
+        var expected = 0;
+        foreach (var f in q.Fragments)
+        {
+            if (f.Offset != expected)
+            {
+                return null;
+            }
+
+            expected += f.Length;
+        }
+
+        if (expected != q.Total)
+        {
+            return null;
+        }
+
+        var first = q.Fragments[0];
+        var hlen = first.HeaderLength;
+        var whole = _stack.Pool.Rent(hlen + q.Total);
+        whole.CopyMetadataFrom(first.Packet);
+        var w = whole.Data;
+        first.Packet.Data[..hlen].CopyTo(w);
+        foreach (var f in q.Fragments)
+        {
+            f.Packet.Data.Slice(f.HeaderLength, f.Length).CopyTo(w[(hlen + f.Offset)..]);
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(w[2..], (ushort)(hlen + q.Total));
+        BinaryPrimitives.WriteUInt16BigEndian(w[6..], (ushort)(BinaryPrimitives.ReadUInt16BigEndian(w[6..]) & 0x4000));
+        PfRewrite.RecomputeIPv4Header(w);
+        DropQueue(key, q);
+        return whole;
+    }
+
+    private void DropQueue((UInt128, UInt128, ushort, byte) key, PfFragmentQueue q)
+    {
+        _fragments.Remove(key);
+        foreach (var f in q.Fragments)
+        {
+            f.Packet.Release();
+        }
+
+        _fragmentCount -= q.Fragments.Count;
+        q.Fragments.Clear();
+    }
+
+    /// <summary>Drops fragment queues older than <c>timeout frag</c> (from the purge timer).</summary>
+    private void PurgeFragments(long now)
+    {
+        if (_fragments.Count == 0)
+        {
+            return;
+        }
+
+        var limit = (long)_timeouts[14] * Second;
+        List<(UInt128, UInt128, ushort, byte)>? dead = null;
+        foreach (var (k, q) in _fragments)
+        {
+            if (q.Expire + limit <= now)
+            {
+                (dead ??= []).Add(k);
+            }
+        }
+
+        foreach (var k in dead ?? [])
+        {
+            DropQueue(k, _fragments[k]);
+        }
+    }
+
+    /// <summary>The first matching scrub rule (pf_normalize_ip's loop is first-match), or null.</summary>
+    private PfRuleC? MatchScrubRule(NetworkInterface ifp, bool inbound, ref PfPacket pd, Packet packet)
+    {
+        var ctx = new MatchContext();
+        EvalRules(_rules.Scrub, ifp, inbound, ref pd, packet, ref ctx, firstMatch: true);
+        return ctx.Rule;
+    }
+
+    /// <summary>
+    /// pf_normalize_tcp: SYN with RST or FIN, a segment with neither ACK nor RST nor SYN, FIN/PSH/URG without ACK and
+    /// a bad data offset are dropped; reserved bits and a stray urgent pointer are cleared.
+    /// </summary>
+    private static bool NormalizeTcp(Packet packet, ref PfPacket pd)
+    {
+        const byte Fin = 0x01, Syn = 0x02, Rst = 0x04, Psh = 0x08, Ack = 0x10, Urg = 0x20;
+        var flags = pd.TcpFlags;
+        if ((flags & Syn) != 0 ? (flags & (Rst | Fin)) != 0 : (flags & (Ack | Rst)) == 0)
+        {
+            return false;
+        }
+
+        if ((flags & Ack) == 0 && (flags & (Fin | Psh | Urg)) != 0)
+        {
+            return false;
+        }
+
+        var t = packet.Data[pd.Offset..];
+        var word = BinaryPrimitives.ReadUInt16BigEndian(t[12..]);
+        var urp = BinaryPrimitives.ReadUInt16BigEndian(t[18..]);
+        if ((word & 0x0FC0) == 0 && ((flags & Urg) != 0 || urp == 0))
+        {
+            return true;
+        }
+
+        packet.MakeWritable();
+        t = packet.Data[pd.Offset..];
+        var sum = BinaryPrimitives.ReadUInt16BigEndian(t[16..]);
+        var now = (ushort)(word & 0xF03F);
+        sum = PfRewrite.Fixup(sum, word, now);
+        BinaryPrimitives.WriteUInt16BigEndian(t[12..], now);
+        if ((flags & Urg) == 0 && urp != 0)
+        {
+            sum = PfRewrite.Fixup(sum, urp, 0);
+            BinaryPrimitives.WriteUInt16BigEndian(t[18..], 0);
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(t[16..], sum);
+        return true;
+    }
+
+    /// <summary>
+    /// pf_scrub and pf_normalize_mss on a passed packet: min-ttl raises the TTL/hop limit, set-tos, random-id gives an
+    /// unfragmented IPv4 packet a new id, max-mss clamps a SYN's MSS option. Checksums are fixed up incrementally.
+    /// </summary>
+    private void ApplyScrub(Packet packet, ref PfPacket pd, PfScrubOptions o)
+    {
+        var d = packet.Data;
+        if (!pd.V6)
+        {
+            if (o.MinTtl != 0 && d[8] < o.MinTtl)
+            {
+                packet.MakeWritable();
+                d = packet.Data;
+                var old = BinaryPrimitives.ReadUInt16BigEndian(d[8..]);
+                d[8] = (byte)o.MinTtl;
+                FixIPv4Sum(d, old, BinaryPrimitives.ReadUInt16BigEndian(d[8..]));
+            }
+
+            if (o.SetTos is { } tos && d[1] != (byte)tos)
+            {
+                packet.MakeWritable();
+                d = packet.Data;
+                var old = BinaryPrimitives.ReadUInt16BigEndian(d);
+                d[1] = (byte)tos;
+                FixIPv4Sum(d, old, BinaryPrimitives.ReadUInt16BigEndian(d));
+            }
+
+            if (o.RandomId && (BinaryPrimitives.ReadUInt16BigEndian(d[6..]) & 0x3FFF) == 0)
+            {
+                packet.MakeWritable();
+                d = packet.Data;
+                var old = BinaryPrimitives.ReadUInt16BigEndian(d[4..]);
+                var now = (ushort)_stack.Random.Next(1, 65536);
+                BinaryPrimitives.WriteUInt16BigEndian(d[4..], now);
+                FixIPv4Sum(d, old, now);
+            }
+        }
+        else if (o.MinTtl != 0 && d[7] < o.MinTtl)
+        {
+            packet.MakeWritable();
+            packet.Data[7] = (byte)o.MinTtl;
+        }
+
+        if (o.MaxMss != 0 && pd.Proto == PfPacket.Tcp && !pd.Fragment && (pd.TcpFlags & 0x02) != 0)
+        {
+            ClampMss(packet, ref pd, (ushort)o.MaxMss);
+        }
+    }
+
+    private static void FixIPv4Sum(Span<byte> d, ushort old, ushort now) =>
+        BinaryPrimitives.WriteUInt16BigEndian(d[10..], PfRewrite.Fixup(BinaryPrimitives.ReadUInt16BigEndian(d[10..]), old, now));
+
+    /// <summary>pf_normalize_mss: lowers the MSS option of a SYN to <paramref name="max"/>, fixing the TCP checksum.</summary>
+    private static void ClampMss(Packet packet, ref PfPacket pd, ushort max)
+    {
+        var opts = pd.TcpHeaderLength - 20;
+        var i = 0;
+        while (i < opts)
+        {
+            var t = packet.Data[(pd.Offset + 20)..(pd.Offset + pd.TcpHeaderLength)];
+            var kind = t[i];
+            if (kind == 0)
+            {
+                return;
+            }
+
+            if (kind == 1)
+            {
+                i++;
+                continue;
+            }
+
+            if (i + 1 >= opts || t[i + 1] < 2 || i + t[i + 1] > opts)
+            {
+                return;
+            }
+
+            if (kind == 2 && t[i + 1] == 4)
+            {
+                var mss = BinaryPrimitives.ReadUInt16BigEndian(t[(i + 2)..]);
+                if (mss > max)
+                {
+                    packet.MakeWritable();
+                    var th = packet.Data[pd.Offset..];
+                    BinaryPrimitives.WriteUInt16BigEndian(th[(20 + i + 2)..], max);
+                    var sum = BinaryPrimitives.ReadUInt16BigEndian(th[16..]);
+                    BinaryPrimitives.WriteUInt16BigEndian(th[16..], PfRewrite.Fixup(sum, mss, max));
+                }
+
+                return;
+            }
+
+            i += t[i + 1];
+        }
+    }
+}
+
+/// <summary>The fragments pf holds of one IPv4 datagram (pf's <c>pf_fragment</c>).</summary>
+internal sealed class PfFragmentQueue
+{
+    public readonly List<(int Offset, int Length, int HeaderLength, Packet Packet)> Fragments = [];
+    public int Total = -1;
+    public long Expire;
+}

@@ -62,9 +62,7 @@ public sealed partial class TcpToolsTests : IDisposable
         Run($"jexec h1 fetch -o {file} http://198.51.100.2/big");
         var elapsed = _lab.Loop.Now - start;
 
-        var expected = new byte[10 << 20];
-        Httpd.FillGenerated(expected, 0);
-        Assert.Equal(SHA256.HashData(expected), SHA256.HashData(File.ReadAllBytes(file)));
+        Assert.Equal(SHA256.HashData(Generated(10 << 20)), SHA256.HashData(File.ReadAllBytes(file)));
 
         // stat_start/stat_end without a TTY: the name padded to 46, then size, rate and time on the same line.
         Assert.True(StatLine().IsMatch(_err.ToString()), _err.ToString());
@@ -88,6 +86,31 @@ public sealed partial class TcpToolsTests : IDisposable
         Assert.Contains("\t1 connection in TIME_WAIT state\n", serverStats, StringComparison.Ordinal);
         Assert.Contains("\t1 connection in LISTEN state\n", serverStats, StringComparison.Ordinal);
         Assert.Equal(0, _lab.InternalErrors);
+    }
+
+    [Fact]
+    public void TheTcpFetchExampleTransfersThroughALossyDummynetLinkWithBothStacks()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !Directory.Exists(Path.Combine(dir, "examples")))
+        {
+            dir = Path.GetDirectoryName(dir);
+        }
+
+        Assert.NotNull(dir);
+        var text = File.ReadAllText(Path.Combine(dir!, "examples", "tcp-fetch.lab")).Replace("-o big.", $"-o {_dir}/big.", StringComparison.Ordinal);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        using var lab = new Lab(stdout, stderr);
+        Assert.True(lab.RunScriptText(text, "tcp-fetch.lab") == 0, stderr.ToString());
+
+        var expected = SHA256.HashData(Generated(10 << 20));
+        Assert.Equal(expected, SHA256.HashData(File.ReadAllBytes(Path.Combine(_dir, "big.freebsd"))));
+        Assert.Equal(expected, SHA256.HashData(File.ReadAllBytes(Path.Combine(_dir, "big.rack"))));
+        var output = stdout.ToString();
+        Assert.Contains("\t2 connections in TIME_WAIT state\n", output, StringComparison.Ordinal);
+        Assert.Matches(@"\t\t[1-9]\d* data packets? \(\d+ bytes?\) retransmitted\n", output);
+        Assert.Equal(0, lab.InternalErrors);
     }
 
     [Fact]
@@ -221,6 +244,13 @@ public sealed partial class TcpToolsTests : IDisposable
 
     [GeneratedRegex(@"^.{46}          10 MB (\?\? Bps|[ \d]{4} [ kMG]Bps) +(\d\dm)?\d\ds\n$")]
     private static partial Regex StatLine();
+
+    private static byte[] Generated(int length)
+    {
+        var data = new byte[length];
+        Httpd.FillGenerated(data, 0);
+        return data;
+    }
 
     private void Run(string command)
     {

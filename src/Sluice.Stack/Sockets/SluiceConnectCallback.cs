@@ -21,6 +21,9 @@ namespace Sluice.Stack.Sockets;
 /// </remarks>
 public static class SluiceConnect
 {
+    // Largest jump of virtual time RunUntilCompleted makes while other threads may still be about to post.
+    private const long MaxStep = 10 * Nanos.PerMillisecond;
+
     /// <summary>A connect callback that opens Sluice TCP connections on <paramref name="stack"/>.</summary>
     /// <param name="stack">The VNET whose TCP carries the connections.</param>
     /// <param name="resolve">Maps a host name to an address (null: numeric hosts only).</param>
@@ -105,7 +108,8 @@ public static class SluiceConnect
     /// threads (an <see cref="HttpClient"/>'s continuations) post their work before virtual time moves on.
     /// </summary>
     /// <returns>Whether the task completed within <paramref name="virtualTimeout"/> ns of loop time and <paramref name="realTimeout"/>.</returns>
-    /// <remarks>When the loop is idle it waits up to a real millisecond for the task or a post; only then does it jump to the next timer.</remarks>
+    /// <remarks>When the loop is idle it waits a few real milliseconds for the task or a post before it moves to the next timer
+    /// (at most 10 ms of virtual time at once); with no timer pending it only waits (bounded by <paramref name="realTimeout"/>).</remarks>
     public static bool RunUntilCompleted(EventLoop loop, Task task, long virtualTimeout, TimeSpan realTimeout)
     {
         ArgumentNullException.ThrowIfNull(loop);
@@ -131,8 +135,9 @@ public static class SluiceConnect
                 continue;
             }
 
-            // Nothing to do now: give the other threads a chance to post before time moves (a few short waits).
-            if (idle++ < 3)
+            // Nothing to do now: give the other threads a chance to post before time moves (a few short waits), and
+            // never jump while no timer is pending: only another thread can then make progress.
+            if (idle++ < 5 || loop.ScheduledTimers == 0)
             {
                 ((IAsyncResult)task).AsyncWaitHandle.WaitOne(1); // clock-ok: lets thread-pool continuations post to the loop
                 continue;
@@ -143,9 +148,10 @@ public static class SluiceConnect
                 return task.IsCompleted;
             }
 
+            // Move on to the next timer, but at most MaxStep of virtual time: a post that comes late then costs little drift.
             idle = 0;
             var steps = 0;
-            loop.RunUntil(() => task.IsCompleted || steps++ > 0, limit - loop.Now);
+            loop.RunUntil(() => task.IsCompleted || steps++ > 0, Math.Min(limit - loop.Now, MaxStep));
         }
 
         return true;

@@ -495,6 +495,11 @@ public sealed class TcpSocket : IDisposable
                     return Errno.EINVAL;
                 }
 
+                if (value > _tcp.MaxSocketBufferReserve)
+                {
+                    return Errno.ENOBUFS; // sbreserve_locked: above sb_max_adj
+                }
+
                 _rcvBuf = value;
                 if (_tcb is not null)
                 {
@@ -506,6 +511,11 @@ public sealed class TcpSocket : IDisposable
                 if (value <= 0)
                 {
                     return Errno.EINVAL;
+                }
+
+                if (value > _tcp.MaxSocketBufferReserve)
+                {
+                    return Errno.ENOBUFS; // sbreserve_locked: above sb_max_adj
                 }
 
                 _sndBuf = value;

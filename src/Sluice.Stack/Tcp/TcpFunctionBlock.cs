@@ -113,7 +113,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         if (rfc1323 is 1 or 2)
         {
             tcb.Flags |= TcbFlags.ReqScale;
-            tcb.RequestedRcvScale = stack.WindowScaleFor(tcb.RecvBuffer.Capacity);
+            tcb.RequestedRcvScale = stack.WindowScaleToRequest();
         }
 
         if (rfc1323 is 1 or 3)
@@ -167,6 +167,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
             tcb.Flags |= TcbFlags.SackPermit;
         }
 
+        SizeBuffers(tcb);
         tcb.SndWl1 = irs;
         tcb.SndWl2 = iss;
         tcb.State = TcpState.SynReceived;
@@ -213,6 +214,41 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         }
 
         tcb.Mss = Math.Max(Math.Min(local, tcb.PeerMss), 64);
+        SizeBuffers(tcb);
+    }
+
+    /// <summary>
+    /// tcp_mss (tcp_input.c): the socket buffers become whole multiples of the MSS (never shrinking, at most sb_max);
+    /// a send buffer smaller than the MSS lowers the MSS.
+    /// </summary>
+    private static void SizeBuffers(TcpControlBlock tcb)
+    {
+        var sbMax = (int)Math.Min(tcb.Stack.SysctlMaxSockBuf.Value, int.MaxValue);
+        var mss = tcb.Mss;
+        var snd = tcb.SendBuffer.Capacity;
+        if (snd < mss)
+        {
+            mss = snd;
+        }
+        else
+        {
+            var size = (int)Math.Min((snd + (long)mss - 1) / mss * mss, sbMax);
+            if (size > snd)
+            {
+                tcb.SendBuffer.Resize(size);
+            }
+        }
+
+        tcb.Mss = Math.Max(mss, 64);
+        var rcv = tcb.RecvBuffer.Capacity;
+        if (rcv > mss)
+        {
+            var size = (int)Math.Min((rcv + (long)mss - 1) / mss * mss, sbMax);
+            if (size > rcv)
+            {
+                tcb.RecvBuffer.Resize(size);
+            }
+        }
     }
 
     private static void Established(TcpControlBlock tcb)

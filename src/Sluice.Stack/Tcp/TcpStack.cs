@@ -34,7 +34,8 @@ public sealed partial class TcpStack : IIpProtocolHandler
     internal SysctlInt SysctlMssDflt = null!, SysctlSendSpace = null!, SysctlRecvSpace = null!, SysctlKeepIdle = null!,
         SysctlKeepIntvl = null!, SysctlKeepCnt = null!, SysctlKeepInit = null!, SysctlDelayedAck = null!, SysctlDelAckTime = null!,
         SysctlRfc1323 = null!, SysctlSack = null!, SysctlSynCookies = null!, SysctlMsl = null!, SysctlRexmitMin = null!,
-        SysctlRexmitInitial = null!, SysctlRexmitSlop = null!, SysctlEcn = null!, SysctlInitCwndSegments = null!, SysctlFinWait2Timeout = null!;
+        SysctlRexmitInitial = null!, SysctlRexmitSlop = null!, SysctlEcn = null!, SysctlInitCwndSegments = null!, SysctlFinWait2Timeout = null!,
+        SysctlMaxSockBuf = null!;
 
     /// <summary>Creates TCP for <paramref name="stack"/> and registers it as IP protocol 6. Prefer <see cref="Attach"/>.</summary>
     public TcpStack(NetStack stack)
@@ -194,6 +195,10 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlEcn = t.AddInt("net.inet.tcp.ecn.enable", "TCP ECN support", 2, 0, 4);
         SysctlInitCwndSegments = t.AddInt("net.inet.tcp.initcwnd_segments", "Slow-start flight size (initial congestion window) in number of segments", 10, 0, 1000);
         SysctlFinWait2Timeout = t.AddInt("net.inet.tcp.fin_wait_2_timeout", "FIN-WAIT2 timeout", 60_000, 1, int.MaxValue);
+
+        // uipc_sockbuf.c sb_max: TCP is its only user here; at least MSIZE + MCLBYTES (sysctl_handle_sb_max).
+        SysctlMaxSockBuf = Net.Sysctl.Find("kern.ipc.maxsockbuf") as SysctlInt
+            ?? t.AddInt("kern.ipc.maxsockbuf", "Maximum socket buffer size", 2 * 1024 * 1024, 256 + 2048, int.MaxValue);
     }
 
     /// <summary>The table FreeBSD's sysctl_net_inet_list_available prints (tcp_subr.c).</summary>
@@ -655,7 +660,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         }
 
         var sack = s.Options.SackPermitted && SysctlSack.Value != 0;
-        var wscale = s.Options.WindowScale >= 0 && SysctlRfc1323.Value is 1 or 2 ? WindowScaleFor(listener.ReceiveBufferSize) : -1;
+        var wscale = s.Options.WindowScale >= 0 && SysctlRfc1323.Value is 1 or 2 ? WindowScaleToRequest() : -1;
         var slot = CookieSlot;
         var low = (slot << 8) | ((uint)mssIndex << 5) | (sack ? 16u : 0u) | (uint)(wscale + 1);
         var iss = (CookieMac(key, s.Seq, slot) & 0xFFFFF000u) | low;
@@ -712,16 +717,24 @@ public sealed partial class TcpStack : IIpProtocolHandler
         return true;
     }
 
-    internal int WindowScaleFor(int bufferSize)
+    /// <summary>
+    /// The receive window scale to request: the smallest that still reaches sb_max (kern.ipc.maxsockbuf), as
+    /// tcp_connect (tcp_usrreq.c) and syncache_add (tcp_syncache.c) pick it — not the current buffer size.
+    /// </summary>
+    internal int WindowScaleToRequest()
     {
+        var sbMax = SysctlMaxSockBuf.Value;
         var shift = 0;
-        while (shift < 14 && (65535L << shift) < bufferSize)
+        while (shift < 14 && (65535L << shift) < sbMax)
         {
             shift++;
         }
 
         return shift;
     }
+
+    /// <summary>sb_max_adj (uipc_sockbuf.c): the largest socket buffer sbreserve grants, sb_max scaled by MCLBYTES / (MSIZE + MCLBYTES).</summary>
+    internal long MaxSocketBufferReserve => SysctlMaxSockBuf.Value * 2048 / (256 + 2048);
 
     /// <summary>tcp_dropwithreset: answers a segment with RST (RFC 9293 §3.10.7.1).</summary>
     internal void RespondReset(in TcpConnectionKey key, ref TcpSegment s)

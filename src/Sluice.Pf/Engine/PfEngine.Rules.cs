@@ -87,12 +87,12 @@ public sealed partial class PfEngine
         var keep = r is null ? nr is not null : r.Ast.KeepState != PfKeepState.None || nr is not null;
         if (!keep || pd.Fragment || (pd.IcmpError && pd.Proto is PfPacket.Icmp or PfPacket.Icmp6))
         {
-            return PfilVerdict.Pass;
+            return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
         }
 
         if (pd.Proto is PfPacket.Icmp or PfPacket.Icmp6 && !PfPacket.IsIcmpQuery(pd.V6, pd.IcmpType))
         {
-            return PfilVerdict.Pass;
+            return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
         }
 
         var reason = CreateState(packet, ifp, inbound, ref orig, ref pd, r ?? nr!, nr, ctx.Anchor, ctx.Tag);
@@ -102,7 +102,7 @@ public sealed partial class PfEngine
             return PfilVerdict.Drop;
         }
 
-        return PfilVerdict.Pass;
+        return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
     }
 
     /// <summary>pf_create_state: keys, limits, source tracking and the initial TCP window.</summary>

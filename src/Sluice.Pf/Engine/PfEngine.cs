@@ -441,6 +441,8 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                             LogPacket(packet, ifp, inbound, rr, PfAction.Pass, PfReason.Match, s.AnchorRule);
                         }
                     }
+
+                    return AfterPass(packet, ifp, inbound, ref pd, s.Rule, s.Inbound);
                 }
 
                 return PfilVerdict.Pass;

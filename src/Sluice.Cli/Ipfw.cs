@@ -131,6 +131,59 @@ internal sealed class Ipfw : ITool
         return 0;
     }
 
+    /// <summary>ipfw nat N config ... | nat N delete | nat [N] show config.</summary>
+    private static int NatCommand(ToolContext ctx, IpfwInstance fw, ReadOnlySpan<string> args)
+    {
+        if (args.Length >= 1 && args[0] == "show")
+        {
+            return NatShow(ctx, fw, null, args[1..]);
+        }
+
+        if (args.Length < 2 || !int.TryParse(args[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id < 1)
+        {
+            return ctx.Fail("ipfw: nat: missing or invalid nat number", 64);
+        }
+
+        switch (args[1])
+        {
+            case "config":
+                if (!IpfwNatConfig.TryParse(id, args[2..], out var config, out var error))
+                {
+                    return ctx.Fail("ipfw: " + error, 64);
+                }
+
+                fw.ConfigureNat(config!);
+                return 0;
+            case "delete":
+                return fw.DeleteNat(id) ? 0 : ctx.Fail($"ipfw: Nat instance {id} does not exist", 71);
+            case "show":
+                return NatShow(ctx, fw, id, args[2..]);
+            default:
+                return ctx.Fail($"ipfw: unrecognised option ``{args[1]}''", 64);
+        }
+    }
+
+    private static int NatShow(ToolContext ctx, IpfwInstance fw, int? id, ReadOnlySpan<string> rest)
+    {
+        if (id is { } n && !fw.Nat.ContainsKey(n))
+        {
+            return ctx.Fail($"ipfw: Nat instance {n} does not exist", 71);
+        }
+
+        var config = rest.Length > 0 && rest[0] == "config";
+        foreach (var nat in fw.Nat.Values)
+        {
+            if (id is not null && nat.Config.Id != id)
+            {
+                continue;
+            }
+
+            ctx.Out.WriteLine(config ? nat.Config.Format() : $"nat {nat.Config.Id}: links {nat.LinkCount}");
+        }
+
+        return 0;
+    }
+
     private static int Command(ToolContext ctx, ReadOnlySpan<string> av, Options o)
     {
         if (av[0] is "pipe" or "queue" or "sched")
@@ -289,6 +342,8 @@ internal sealed class Ipfw : ITool
                 return SetCommand(ctx, fw, args);
             case "table":
                 return TableCommand(ctx, fw, args);
+            case "nat":
+                return NatCommand(ctx, fw, args);
             case "enable" or "disable":
                 {
                     if (args.Length == 0 || args[0] is not ("firewall" or "one_pass" or "dyn_keepalive"))

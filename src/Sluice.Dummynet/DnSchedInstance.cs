@@ -67,7 +67,7 @@ internal sealed class DnSchedInstance : ITimerHandler
         if (type is DnSchedulerType.FqCodel or DnSchedulerType.FqPie)
         {
             var flows = Scheduler.Config.Parameters?.Flows ?? 1024;
-            var h = (uint)id.GetHashCode() % (uint)flows;
+            var h = id.StableHash((uint)Scheduler.Number) % (uint)flows;
             key = (-1, new FlowId { Extra = h });
         }
         else

@@ -52,6 +52,41 @@ public struct FlowId : IEquatable<FlowId>
     public override readonly int GetHashCode() =>
         HashCode.Combine(Source, Destination, SourcePort, DestinationPort, Protocol, IsIPv6, FlowLabel, Extra);
 
+    /// <summary>
+    /// A hash that is the same in every process (unlike <see cref="GetHashCode"/>, which .NET seeds per process), so that
+    /// FQ-CoDel puts a flow in the same bucket on every run; <paramref name="seed"/> plays the role of fq_codel's
+    /// per-scheduler hash salt.
+    /// </summary>
+    public readonly uint StableHash(uint seed)
+    {
+        var h = seed ^ 0x9e3779b9u;
+        h = Mix(h, (uint)Source);
+        h = Mix(h, (uint)(Source >> 32));
+        h = Mix(h, (uint)(Source >> 64));
+        h = Mix(h, (uint)(Source >> 96));
+        h = Mix(h, (uint)Destination);
+        h = Mix(h, (uint)(Destination >> 32));
+        h = Mix(h, (uint)(Destination >> 64));
+        h = Mix(h, (uint)(Destination >> 96));
+        h = Mix(h, ((uint)SourcePort << 16) | DestinationPort);
+        h = Mix(h, Protocol | (IsIPv6 ? 0x100u : 0) | (FlowLabel << 12));
+        h ^= h >> 16;
+        h *= 0x85ebca6bu;
+        h ^= h >> 13;
+        h *= 0xc2b2ae35u;
+        return h ^ (h >> 16);
+    }
+
+    private static uint Mix(uint h, uint k)
+    {
+        k *= 0xcc9e2d51u;
+        k = (k << 15) | (k >> 17);
+        k *= 0x1b873593u;
+        h ^= k;
+        h = (h << 13) | (h >> 19);
+        return (h * 5) + 0xe6546b64u;
+    }
+
     /// <summary>Equality.</summary>
     public static bool operator ==(FlowId left, FlowId right) => left.Equals(right);
 

@@ -50,7 +50,7 @@ public sealed class IpfwState
 /// counters, attached to the stack's pfil hooks; <c>pipe</c>/<c>queue</c> actions hand packets to dummynet.
 /// </summary>
 /// <remarks>Get it with <see cref="Of"/>. Runs on the stack's loop; a failed command changes nothing.</remarks>
-public sealed class IpfwInstance : IPacketFilter, IDummynetClient
+public sealed partial class IpfwInstance : IPacketFilter, IDummynetClient
 {
     /// <summary>The default rule number.</summary>
     public const int DefaultRule = 65535;
@@ -364,13 +364,7 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
 
             var number = (int)((cookie >> 15) & 0xffff);
             var id = (int)(cookie & 0x7fff);
-            var rules = _rules;
-            start = rules.FindIndex(r => (r.Id & 0x7fff) == id && r.Number == number);
-            start = start >= 0 ? start + 1 : rules.FindIndex(r => r.Number > number);
-            if (start < 0)
-            {
-                start = rules.Count;
-            }
+            start = ResumeIndex(_rules, number, id);
         }
 
         var ctx = new PacketContext
@@ -387,6 +381,26 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
         };
         ReadContext(packet.Data, ref ctx);
         return Run(packet, ref ctx, start);
+    }
+
+    /// <summary>The rule after the one a packet left for a pipe (by number and id), or the first numbered above it.</summary>
+    private static int ResumeIndex(List<IpfwRule> rules, int number, int id)
+    {
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var r = rules[i];
+            if (r.Number == number && (r.Id & 0x7fff) == id)
+            {
+                return i + 1;
+            }
+
+            if (r.Number > number)
+            {
+                return i;
+            }
+        }
+
+        return rules.Count;
     }
 
     private static void ReadContext(ReadOnlySpan<byte> data, ref PacketContext ctx)
@@ -473,6 +487,11 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
             }
 
             Count(effective, ref ctx, now);
+            if (effective.Log)
+            {
+                LogPacket(packet, ref ctx, effective);
+            }
+
             if (effective.Tag != 0)
             {
                 packet.IpfwTag = effective.Tag > 0 ? (ushort)effective.Tag : ctx.Tag == -effective.Tag ? (ushort)0 : packet.IpfwTag;
@@ -481,14 +500,32 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
 
             switch (effective.Action)
             {
-                case IpfwAction.Allow or IpfwAction.Fwd or IpfwAction.Nat:
+                case IpfwAction.Allow or IpfwAction.Fwd:
                     return PfilVerdict.Pass;
-                case IpfwAction.Deny or IpfwAction.Reset:
+                case IpfwAction.Nat:
+                    if (!RunNat(effective.Argument, packet, ref ctx))
+                    {
+                        return PfilVerdict.Drop;
+                    }
+
+                    if (_onePass.Value != 0)
+                    {
+                        return PfilVerdict.Pass;
+                    }
+
+                    // ip_fw_pfil.c: without one_pass the translated packet goes on at the next rule.
+                    ReadContext(packet.Data, ref ctx);
+                    continue;
+                case IpfwAction.Deny:
+                    return PfilVerdict.Drop;
+                case IpfwAction.Reset:
+                    SendReset(packet, ref ctx);
                     return PfilVerdict.Drop;
                 case IpfwAction.Reject or IpfwAction.Unreach:
                     SendUnreachable(packet, ref ctx, effective.Action == IpfwAction.Reject ? 1 : effective.Argument);
                     return PfilVerdict.Drop;
                 case IpfwAction.Unreach6:
+                    SendUnreachable6(packet, ref ctx, effective.Argument);
                     return PfilVerdict.Drop;
                 case IpfwAction.Count or IpfwAction.SetFib or IpfwAction.CheckState:
                     continue;
@@ -708,15 +745,8 @@ public sealed class IpfwInstance : IPacketFilter, IDummynetClient
         _stack.OutputIPv4(reply, source.Value, new IPv4Address(ctx.Id.Source4), IPProtocol.Icmp);
     }
 
-    /// <summary>
-    /// Continues a packet that left a pipe.
-    /// </summary>
-    /// <remarks>
-    /// TEMPORARY (until the stack has a re-injection entry point): inbound packets are re-delivered through the
-    /// interface with a synthetic Ethernet header (interface counters and taps see them twice), outbound packets go
-    /// through <see cref="NetStack.OutputIPv4Raw"/>/<see cref="NetStack.OutputIPv6Raw"/> (a route lookup again). The
-    /// cookie tells <see cref="Filter"/> which rule the packet left from, so every filter before ipfw runs again.
-    /// </remarks>
+    /// <summary>Continues a packet that left a pipe: back into the hook that took it (<see cref="NetStack.Reinject"/>).</summary>
+    /// <remarks>The dummynet cookie tells <see cref="Filter"/> which rule the packet left from. Takes ownership.</remarks>
     public void Reinject(Packet packet, in DnPacketInfo info)
     {
         var ifp = _stack.InterfaceByIndex(info.InterfaceIndex);

@@ -39,6 +39,26 @@ public static class IpfwParser
     public static string UnreachName(int code) =>
         code >= 0 && code < UnreachCodes.Length ? UnreachCodes[code] : code.ToString(CultureInfo.InvariantCulture);
 
+    /// <summary>ipfw2.c's icmp6codes: no-route, admin-prohib, address, port; null for another word.</summary>
+    public static int? Unreach6Code(string name) => name switch
+    {
+        "no-route" => 0,
+        "admin-prohib" => 1,
+        "address" => 3,
+        "port" => 4,
+        _ => null,
+    };
+
+    /// <summary>The name ipfw prints for ICMPv6 unreachable <paramref name="code"/>, or the number.</summary>
+    public static string Unreach6Name(int code) => code switch
+    {
+        0 => "no-route",
+        1 => "admin-prohib",
+        3 => "address",
+        4 => "port",
+        _ => code.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
     /// <summary>Parses <paramref name="av"/> (the words after <c>add</c>) into a rule; number 0 means "assign one".</summary>
     public static bool TryParseRule(ReadOnlySpan<string> av, out IpfwRule? rule, out IpfwError? error)
     {
@@ -154,6 +174,11 @@ public static class IpfwParser
                     break;
                 }
 
+            case "unreach6" when i < av.Length && Unreach6Code(av[i]) is { } code6:
+                action = IpfwAction.Unreach6;
+                arg = code6;
+                i++;
+                break;
             case "skipto" or "call" or "pipe" or "queue" or "setfib" or "nat" or "unreach6":
                 {
                     action = tok switch

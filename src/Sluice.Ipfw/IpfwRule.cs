@@ -266,7 +266,7 @@ public sealed class IpfwRule
         IpfwAction.Deny => "deny",
         IpfwAction.Reject => "reject",
         IpfwAction.Unreach => "unreach " + IpfwParser.UnreachName(Argument),
-        IpfwAction.Unreach6 => "unreach6 " + Argument.ToString(CultureInfo.InvariantCulture),
+        IpfwAction.Unreach6 => "unreach6 " + IpfwParser.Unreach6Name(Argument),
         IpfwAction.Reset => "reset",
         IpfwAction.Count => "count",
         IpfwAction.Skipto => "skipto " + Argument.ToString(CultureInfo.InvariantCulture),

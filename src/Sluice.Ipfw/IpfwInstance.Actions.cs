@@ -1,0 +1,160 @@
+using System.Buffers.Binary;
+using Sluice.Stack;
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Pfil;
+using Sluice.Wire;
+
+namespace Sluice.Ipfw;
+
+public sealed partial class IpfwInstance
+{
+    /// <summary>The name of the interface <c>log</c> writes to (ip_fw_bpf.c).</summary>
+    public const string LogInterfaceName = "ipfw0";
+
+    private readonly SortedDictionary<int, IpfwNatInstance> _nat = [];
+    private NetworkInterface? _logInterface;
+
+    /// <summary>NAT instances by number (<c>ipfw nat N config</c>).</summary>
+    public IReadOnlyDictionary<int, IpfwNatInstance> Nat => _nat;
+
+    /// <summary>Creates or replaces NAT instance <c>config.Id</c>; a reconfigured instance starts without links.</summary>
+    public void ConfigureNat(IpfwNatConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (_nat.TryGetValue(config.Id, out var n))
+        {
+            n.Config = config;
+            n.ClearLinks();
+        }
+        else
+        {
+            _nat.Add(config.Id, new IpfwNatInstance(_stack, config));
+        }
+    }
+
+    /// <summary>Deletes NAT instance <paramref name="id"/>; false when it does not exist.</summary>
+    public bool DeleteNat(int id) => _nat.Remove(id);
+
+    /// <summary>
+    /// The <c>ipfw0</c> interface that <c>log</c> rules write to, created with the first such rule: each logged packet
+    /// is tapped with a fake Ethernet header (destination "DDDDDD", source "SSSSSS", the packet's EtherType), as
+    /// ip_fw_log.c does with net.inet.ip.fw.verbose=0, so <c>tcpdump -i ipfw0</c> sees them.
+    /// </summary>
+    public NetworkInterface LogInterface
+    {
+        get
+        {
+            if (_logInterface is null || _logInterface.Stack != _stack)
+            {
+                _logInterface = _stack.FindInterface(LogInterfaceName) ?? _stack.CreateInterface(LogInterfaceName, null, "ipfw", mtu: 65536);
+                _logInterface.SetUp(true);
+            }
+
+            return _logInterface;
+        }
+    }
+
+    /// <summary>Packets written to <see cref="LogInterface"/>.</summary>
+    public long LoggedPackets { get; private set; }
+
+    private bool RunNat(int id, Packet packet, ref PacketContext ctx)
+    {
+        // ipfw_nat: a missing instance or a non-IPv4 packet is denied.
+        if (!_nat.TryGetValue(id, out var nat) || ctx.IPv6)
+        {
+            return false;
+        }
+
+        packet.MakeWritable();
+        return nat.Translate(packet, ctx.Direction == PfilDirection.Out);
+    }
+
+    private void LogPacket(Packet packet, ref PacketContext ctx, IpfwRule rule)
+    {
+        rule.Logged++;
+        LoggedPackets++;
+        var ifp = LogInterface;
+        // The frame goes past ipfw0's taps through its input path; its destination "DDDDDD" is not ipfw0's address, so
+        // ether_input drops it there. (A public way to tap an interface directly would avoid the input counters.)
+        var frame = _stack.Pool.Rent(14 + packet.Length);
+        var d = frame.Data;
+        "DDDDDDSSSSSS"u8.CopyTo(d);
+        BinaryPrimitives.WriteUInt16BigEndian(d[12..], ctx.IPv6 ? (ushort)0x86dd : (ushort)0x0800);
+        packet.Data.CopyTo(d[14..]);
+        ifp.Deliver(frame);
+    }
+
+    /// <summary>send_reject with ICMP_REJECT_RST: a TCP RST to the sender of a TCP segment that is not itself a RST.</summary>
+    private void SendReset(Packet packet, ref PacketContext ctx)
+    {
+        if (ctx.Id.Protocol != 6 || ctx.Fragment || (ctx.TcpFlags & 0x04) != 0)
+        {
+            return;
+        }
+
+        var data = packet.Data;
+        var ipLength = ctx.IPv6 ? 40 : (data[0] & 0x0f) * 4;
+        var total = ctx.IPv6 ? 40 + BinaryPrimitives.ReadUInt16BigEndian(data[4..]) : BinaryPrimitives.ReadUInt16BigEndian(data[2..]);
+        if (ctx.IPv6 && data[6] != 6 || data.Length < ipLength + 20)
+        {
+            return;
+        }
+
+        var tcp = data[ipLength..];
+        var dataOffset = (tcp[12] >> 4) * 4;
+        var seq = BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]);
+        var ack = BinaryPrimitives.ReadUInt32BigEndian(tcp[8..]);
+        var flags = tcp[13];
+        var payload = Math.Max(0, Math.Min(total, data.Length) - ipLength - dataOffset);
+
+        var reply = _stack.Pool.Rent(20);
+        var r = reply.Data;
+        r.Clear();
+        r[0] = tcp[2];
+        r[1] = tcp[3];
+        r[2] = tcp[0];
+        r[3] = tcp[1];
+        r[12] = 5 << 4;
+        if ((flags & 0x10) != 0)
+        {
+            // RFC 9293 §3.10.7.1: a segment with ACK gets <SEQ=SEG.ACK><CTL=RST>.
+            BinaryPrimitives.WriteUInt32BigEndian(r[4..], ack);
+            r[13] = 0x04;
+        }
+        else
+        {
+            var end = seq + (uint)payload + ((flags & 0x02) != 0 ? 1u : 0) + ((flags & 0x01) != 0 ? 1u : 0);
+            BinaryPrimitives.WriteUInt32BigEndian(r[8..], end);
+            r[13] = 0x14;
+        }
+
+        if (!ctx.IPv6)
+        {
+            var source = new IPv4Address(ctx.Id.Destination4);
+            var destination = new IPv4Address(ctx.Id.Source4);
+            BinaryPrimitives.WriteUInt16BigEndian(r[16..], Checksum.Fold(Checksum.Add(r, Checksum.PseudoHeaderV4(source, destination, IPProtocol.Tcp, 20))));
+            _stack.OutputIPv4(reply, source, destination, IPProtocol.Tcp);
+        }
+        else
+        {
+            var source = V6(ctx.Id.Destination);
+            var destination = V6(ctx.Id.Source);
+            BinaryPrimitives.WriteUInt16BigEndian(r[16..], Checksum.Fold(Checksum.Add(r, Checksum.PseudoHeaderV6(source, destination, IPProtocol.Tcp, 20))));
+            _stack.OutputIPv6(reply, source, destination, IPProtocol.Tcp);
+        }
+    }
+
+    /// <summary>send_reject6: ICMPv6 destination unreachable with <paramref name="code"/> back to the sender.</summary>
+    private void SendUnreachable6(Packet packet, ref PacketContext ctx, int code)
+    {
+        if (!ctx.IPv6)
+        {
+            return;
+        }
+
+        _stack.Icmp6Error(packet, IcmpV6Type.DestinationUnreachable, (byte)code);
+    }
+
+    private static IPv6Address V6(UInt128 a) => new((ulong)(a >> 64), (ulong)a);
+}

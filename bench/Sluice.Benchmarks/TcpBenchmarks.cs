@@ -33,10 +33,14 @@ public class TcpBenchmarks
     [Params("freebsd", "rack")]
     public string Block { get; set; } = "freebsd";
 
+    /// <summary>The sender's link advertises segmentation offload (64 KiB super-segments cross the epair whole).</summary>
+    [Params(false, true)]
+    public bool Tso { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        _t = new TcpTransferTopology(Block);
+        _t = new TcpTransferTopology(Block, Tso);
         _t.Transfer(8 * Size);
     }
 
@@ -62,7 +66,8 @@ public sealed class TcpRateConfig : ManualConfig
 
 /// <summary>
 /// Two stacks (192.0.2.1 sends, 192.0.2.2 receives and discards) on one virtual-time loop, joined by an epair,
-/// with one established connection (256 KiB socket buffers) and preallocated buffers.
+/// with one established connection (256 KiB socket buffers) and preallocated buffers. With <c>tso</c> the
+/// sender's end advertises <see cref="ILink.MaxSegmentOffload"/>, so TCP emits 64 KiB super-segments.
 /// </summary>
 public sealed class TcpTransferTopology
 {
@@ -76,14 +81,14 @@ public sealed class TcpTransferTopology
     private long _toSend;
     private long _target;
 
-    public TcpTransferTopology(string block)
+    public TcpTransferTopology(string block, bool tso = false)
     {
         Loop = EventLoop.CreateVirtual();
         Client = new NetStack(Loop, new NetStackOptions { Name = "client", Seed = 1 });
         Server = new NetStack(Loop, new NetStackOptions { Name = "server", Seed = 2 });
         Check(Client.Tcp.TrySetDefaultFunctionBlock(block) && Server.Tcp.TrySetDefaultFunctionBlock(block), $"function block {block}");
         var (a, b) = EpairLink.CreatePair(Loop, 0);
-        var ia = Client.CreateInterface("epair0a", a, "epair");
+        var ia = Client.CreateInterface("epair0a", tso ? new OffloadingEpair(a) : a, "epair");
         var ib = Server.CreateInterface("epair0b", b, "epair");
         ia.AddAddress(ClientAddress, 24);
         ib.AddAddress(ServerAddress, 24);
@@ -161,4 +166,22 @@ public sealed class TcpTransferTopology
             throw new InvalidOperationException($"TCP benchmark setup failed: {what}.");
         }
     }
+}
+
+/// <summary>An epair end that advertises TCP segmentation offload; super-segments cross to the peer whole.</summary>
+public sealed class OffloadingEpair(EpairLink inner) : ILink
+{
+    public string Kind => inner.Kind;
+
+    public MacAddress? HardwareAddress => inner.HardwareAddress;
+
+    public bool IsUp => inner.IsUp;
+
+    public int MaxSegmentOffload => 65535;
+
+    public void Attach(Stack.Time.IPacketSink? receiver) => inner.Attach(receiver);
+
+    public void Transmit(Stack.Buffers.Packet frame) => inner.Transmit(frame);
+
+    public void Dispose() => inner.Dispose();
 }

@@ -311,6 +311,9 @@ public sealed record PfRule
     public PfFamily AfTo { get; init; }
     public int StateLimiter { get; init; }
     public string? StateLimiterAction { get; init; }
+    /// <summary>The source limiter id of the rule (0 = none).</summary>
+    public int SourceLimiter { get; init; }
+    public string? SourceLimiterAction { get; init; }
     /// <summary>The line of the rule in its file (for diagnostics).</summary>
     public int Line { get; init; }
 }
@@ -359,6 +362,9 @@ public sealed record PfRuleset(
         ImmutableArray<PfRule>.Empty,
         ImmutableArray<PfRule>.Empty,
         ImmutableArray<PfRule>.Empty);
+
+    /// <summary>The layer-2 (<c>ether</c>) rules, in file order.</summary>
+    public ImmutableArray<PfEtherRule> Ether { get; init; } = ImmutableArray<PfEtherRule>.Empty;
 
     /// <summary>The tables defined at this level.</summary>
     public IEnumerable<PfTableDef> Tables => Statements.OfType<PfTableStatement>().Select(t => t.Table);

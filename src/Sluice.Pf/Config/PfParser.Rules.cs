@@ -566,6 +566,14 @@ public sealed partial class PfParser
 
                     r = r with { Labels = r.Labels.Add(label) };
                     break;
+                case "state" or "source" when Peek(1).Is("limiter"):
+                    {
+                        var isSource = t.Text == "source";
+                        var (lid, lact) = LimiterRef();
+                        r = isSource ? r with { SourceLimiter = lid, SourceLimiterAction = lact } : r with { StateLimiter = lid, StateLimiterAction = lact };
+                        break;
+                    }
+
                 case "ridentifier":
                     Advance();
                     r = r with { Ridentifier = ExpectNumber() };

@@ -368,6 +368,33 @@ public sealed partial class PfParser
             case "antispoof":
                 Antispoof(rs);
                 return;
+            case "ether":
+                EtherRule(rs);
+                return;
+            case "altq":
+                if (inAnchor)
+                {
+                    throw Syntax();
+                }
+
+                AltqDef();
+                return;
+            case "queue":
+                if (inAnchor)
+                {
+                    throw Syntax();
+                }
+
+                QueueDef();
+                return;
+            case "state" or "source" when Peek(1).Is("limiter"):
+                if (inAnchor)
+                {
+                    throw Syntax();
+                }
+
+                LimiterDef();
+                return;
             default:
                 throw Syntax();
         }
@@ -501,6 +528,7 @@ public sealed partial class PfParser
         public List<PfRule> Rdr { get; } = [];
         public List<PfRule> Binat { get; } = [];
         public List<PfRule> Filter { get; } = [];
+        public List<PfEtherRule> Ether { get; } = [];
 
         public List<PfRule> For(PfAction action) => action switch
         {
@@ -511,7 +539,7 @@ public sealed partial class PfParser
             _ => Filter,
         };
 
-        public PfRuleset Build() => new([.. Statements], [.. Scrub], [.. Nat], [.. Rdr], [.. Binat], [.. Filter]);
+        public PfRuleset Build() => new([.. Statements], [.. Scrub], [.. Nat], [.. Rdr], [.. Binat], [.. Filter]) { Ether = [.. Ether] };
     }
 }
 

@@ -29,6 +29,15 @@ public static class PfPrinter
                 case PfVerbatimStatement v:
                     sb.Append(v.Text).Append('\n');
                     break;
+                case PfAltqStatement aq:
+                    sb.Append(aq.Text).Append('\n');
+                    break;
+                case PfQueueStatement q:
+                    sb.Append(q.Text).Append('\n');
+                    break;
+                case PfLimiterStatement l:
+                    sb.Append(l.Text).Append('\n');
+                    break;
             }
         }
 
@@ -45,7 +54,24 @@ public static class PfPrinter
     {
         ArgumentNullException.ThrowIfNull(sb);
         ArgumentNullException.ThrowIfNull(rs);
-        foreach (var r in rs.AllRules)
+        foreach (var r in rs.Scrub)
+        {
+            RuleLine(sb, r, depth);
+        }
+
+        foreach (var e in rs.Ether)
+        {
+            sb.Append(' ', depth * 2).Append(EtherRule(e)).Append('\n');
+        }
+
+        foreach (var r in rs.Nat.Concat(rs.Rdr).Concat(rs.Binat).Concat(rs.Filter))
+        {
+            RuleLine(sb, r, depth);
+        }
+    }
+
+    private static void RuleLine(StringBuilder sb, PfRule r, int depth)
+    {
         {
             sb.Append(' ', depth * 2).Append(Rule(r));
             if (r.AnchorBody is not null)
@@ -59,6 +85,152 @@ public static class PfPrinter
                 sb.Append('\n');
             }
         }
+    }
+
+    /// <summary>print_eth_rule: one layer-2 rule as <c>pfctl -nv</c> prints it.</summary>
+    public static string EtherRule(PfEtherRule r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        var sb = new StringBuilder("ether ");
+        sb.Append(r.Action switch { PfAction.Pass => "pass", PfAction.Block => "block", PfAction.Match => "match", _ => string.Empty });
+        if (r.Direction == PfDirection.In)
+        {
+            sb.Append(" in");
+        }
+        else if (r.Direction == PfDirection.Out)
+        {
+            sb.Append(" out");
+        }
+
+        if (r.Quick)
+        {
+            sb.Append(" quick");
+        }
+
+        if (r.Interface is not null)
+        {
+            sb.Append(r.InterfaceNegated ? " on ! " : " on ").Append(r.Interface);
+        }
+
+        if (r.BridgeTo is not null)
+        {
+            sb.Append(" bridge-to ").Append(r.BridgeTo);
+        }
+
+        if (r.Proto != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $" proto 0x{r.Proto:x4}");
+        }
+
+        if (r.Source is { } src)
+        {
+            sb.Append(" from ");
+            EtherAddr(sb, src);
+        }
+
+        if (r.Destination is { } dst)
+        {
+            sb.Append(" to ");
+            EtherAddr(sb, dst);
+        }
+
+        sb.Append(" l3");
+        var af = r.Proto == 0x0800 ? PfFamily.Inet : PfFamily.Inet6;
+        if (r.IpSource.IsAny && r.IpDestination.IsAny)
+        {
+            sb.Append(" all");
+        }
+        else
+        {
+            sb.Append(" from ").Append(Address(r.IpSource, af)).Append(" to ").Append(Address(r.IpDestination, af));
+        }
+
+        foreach (var l in r.Labels)
+        {
+            sb.Append(" label \"").Append(l).Append('"');
+        }
+
+        if (r.Ridentifier != 0)
+        {
+            sb.Append(" ridentifier ").Append(PfNames.N(r.Ridentifier));
+        }
+
+        if (r.Queue is not null)
+        {
+            sb.Append(" queue ").Append(r.Queue);
+        }
+
+        if (r.Tag is not null)
+        {
+            sb.Append(" tag ").Append(r.Tag);
+        }
+
+        if (r.Tagged is not null)
+        {
+            if (r.TaggedNegated)
+            {
+                sb.Append(" !");
+            }
+
+            sb.Append(" tagged ").Append(r.Tagged);
+        }
+
+        if (r.DnPipe != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $" {(r.DnIsPipe ? "dnpipe" : "dnqueue")} {r.DnPipe}");
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>print_eth_addr: the address, then <c>/len</c> for a contiguous mask or <c>&amp;mask</c> otherwise.</summary>
+    private static void EtherAddr(StringBuilder sb, PfEtherAddr a)
+    {
+        if (a.Address.All(b => b == 0))
+        {
+            return;
+        }
+
+        if (a.Negated)
+        {
+            sb.Append("! ");
+        }
+
+        sb.AppendJoin(':', a.Address.Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
+        var masklen = 48;
+        var seenUnset = false;
+        var i = 0;
+        for (; i < 48; i++)
+        {
+            var set = (a.Mask[i / 8] & (1 << (i % 8))) != 0;
+            if (!seenUnset)
+            {
+                if (set)
+                {
+                    continue;
+                }
+
+                seenUnset = true;
+                masklen = i;
+            }
+            else if (set)
+            {
+                break;
+            }
+        }
+
+        if (masklen == 48)
+        {
+            return;
+        }
+
+        if (i == 48)
+        {
+            sb.Append('/').Append(masklen.ToString(CultureInfo.InvariantCulture));
+            return;
+        }
+
+        sb.Append('&').AppendJoin(':', a.Mask.Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
     }
 
     /// <summary>print_tabledef.</summary>
@@ -538,6 +710,16 @@ public static class PfPrinter
         }
 
         StateOptions(sb, r.StateOptions);
+        if (r.StateLimiter != 0)
+        {
+            sb.Append(" state limiter id ").Append(PfNames.N(r.StateLimiter)).Append(" (").Append(r.StateLimiterAction ?? "no-match").Append(')');
+        }
+
+        if (r.SourceLimiter != 0)
+        {
+            sb.Append(" source limiter id ").Append(PfNames.N(r.SourceLimiter)).Append(" (").Append(r.SourceLimiterAction ?? "no-match").Append(')');
+        }
+
         var sc = r.Scrub;
         if (r.Fragment)
         {

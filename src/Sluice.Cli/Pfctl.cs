@@ -410,7 +410,26 @@ internal sealed class Pfctl : ITool
                 }
 
                 return 0;
-            case "Sources" or "queue" or "osfp" or "ethernet" or "Running":
+            case "ethernet":
+                // pfctl_show_eth_rules: the loaded layer-2 rules, as print_eth_rule prints them.
+                foreach (var e in rs.Ether)
+                {
+                    ctx.Out.WriteLine(PfPrinter.EtherRule(e));
+                }
+
+                return 0;
+            case "queue":
+                // pfctl_show_altq: the loaded altq and queue definitions.
+                foreach (var st in rs.Statements)
+                {
+                    if (st is PfAltqStatement or PfQueueStatement)
+                    {
+                        ctx.Out.WriteLine(st is PfAltqStatement aq ? aq.Text : ((PfQueueStatement)st).Text);
+                    }
+                }
+
+                return 0;
+            case "Sources" or "osfp" or "Running":
                 return 0;
             case "all":
                 ctx.Out.WriteLine("FILTER RULES:");

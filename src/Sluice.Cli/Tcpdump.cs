@@ -177,6 +177,11 @@ internal sealed class Tcpdump : ITool
             return ctx.Fail("-w -: writing to standard output is not supported in a lab");
         }
 
+        if (interfaceName == "pflog0" && ctx.Stack.FindInterface(interfaceName) is null)
+        {
+            return CapturePflog(ctx, file, snapLength);
+        }
+
         NetworkInterface? ifp;
         if (interfaceName is null)
         {
@@ -216,6 +221,29 @@ internal sealed class Tcpdump : ITool
         ctx.Lab.Captures.Add(capture);
         ifp.AddTap(capture);
         ctx.Err.WriteLine($"tcpdump: listening on {ifp.Name}, link-type EN10MB (Ethernet), snapshot length {snapLength} bytes");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>tcpdump -i pflog0 -w FILE</c>: what pf's <c>log</c> rules of this VNET record (DLT_PFLOG), flushed record by
+    /// record until the process ends. Owned by pf's engine (its log sinks); -c, -Q and statistics do not apply.
+    /// </summary>
+    private static int CapturePflog(ToolContext ctx, string file, int snapLength)
+    {
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return ctx.Fail($"{file}: {(e is FileNotFoundException or DirectoryNotFoundException ? "No such file or directory" : e.Message)}");
+        }
+
+        var writer = new Sluice.Pf.Engine.PflogPcapWriter(stream) { AutoFlush = true };
+        stream.Flush();
+        Sluice.Pf.PfInstance.Of(ctx.Stack).Engine.LogSinks.Add(writer);
+        ctx.Err.WriteLine($"tcpdump: listening on pflog0, link-type PFLOG (OpenBSD pflog file), snapshot length {snapLength} bytes");
         return 0;
     }
 }

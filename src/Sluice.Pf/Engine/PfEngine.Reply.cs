@@ -18,8 +18,18 @@ public sealed class PflogPcapWriter(Stream stream) : IPflogSink, IDisposable
 {
     private readonly PcapWriter _writer = new(stream, LinkType.Pflog, nanosecond: true);
 
+    /// <summary>Flush the stream after every record (tcpdump -U), so that a file nobody closes is still complete.</summary>
+    public bool AutoFlush { get; init; }
+
     /// <inheritdoc/>
-    public void Write(long timestampNs, ReadOnlySpan<byte> record) => _writer.Write(timestampNs, record);
+    public void Write(long timestampNs, ReadOnlySpan<byte> record)
+    {
+        _writer.Write(timestampNs, record);
+        if (AutoFlush)
+        {
+            stream.Flush();
+        }
+    }
 
     /// <inheritdoc/>
     public void Dispose() => _writer.Dispose();

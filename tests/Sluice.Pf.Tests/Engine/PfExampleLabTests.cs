@@ -42,4 +42,34 @@ public sealed class PfExampleLabTests
         Assert.Empty(PfInstance.Of(fw).Tables["brute_force"].Entries);
         Assert.True(PfInstance.Of(fw).Engine.StateCount >= 1);
     }
+    [Fact]
+    public void TcpdumpOnPflog0WritesThePacketsLogRulesRecord()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            using var lab = new Lab(stdout, stderr);
+            var conf = Path.GetTempFileName();
+            File.WriteAllText(conf, "block log quick proto icmp\npass all\n");
+            var status = lab.RunScriptText(string.Join('\n',
+                "jail -c name=a vnet persist", "jail -c name=b vnet persist", "ifconfig epair0 create",
+                "ifconfig epair0a vnet a", "ifconfig epair0b vnet b",
+                "jexec a ifconfig epair0a inet 192.0.2.1/24 up", "jexec b ifconfig epair0b inet 192.0.2.2/24 up",
+                $"jexec b pfctl -f {conf}", "jexec b pfctl -e", $"jexec b tcpdump -i pflog0 -w {file}",
+                "! jexec a ping -c 1 192.0.2.2", ""), "pflog.lab");
+            File.Delete(conf);
+            Assert.True(status == 0, stderr.ToString());
+            Assert.Contains("tcpdump: listening on pflog0, link-type PFLOG (OpenBSD pflog file)", stderr.ToString(), StringComparison.Ordinal);
+            var bytes = File.ReadAllBytes(file);
+            Assert.Equal(117u, BitConverter.ToUInt32(bytes, 20)); // DLT_PFLOG
+            Assert.True(bytes.Length > 24 + 16 + 72 + 28, $"{bytes.Length} bytes");
+            Assert.Equal(69, bytes[24 + 16]); // pfloghdr length of the first record
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

@@ -28,6 +28,10 @@ public sealed class TcpControlBlock : ITimerHandler
 
     internal int PeerMss, UserMaxSeg;
 
+    /// <summary>IP_TOS / IPV6_TCLASS (DSCP bits used; TCP owns the ECN field) and IP_TTL / IPV6_UNICAST_HOPS (-1: the default).</summary>
+    internal byte IpTos;
+    internal int IpTtl = -1;
+
     /// <summary>Largest IP packet the outgoing link segments itself (TSO); 0 none, -1 not looked up yet.</summary>
     internal int TsoMax = -1;
     internal int SndScale, RcvScale, RequestedRcvScale;
@@ -48,6 +52,9 @@ public sealed class TcpControlBlock : ITimerHandler
     internal bool ForceOneRetransmit;
     internal long DeliveredBytes, SynSentAt;
     internal uint SackHigh;
+
+    /// <summary>snd_max when ECN last reduced the window: one reduction per window of data (RFC 3168 §6.1.2).</summary>
+    internal uint EcnRecover;
 
     // PRR (RFC 6937).
     internal long PrrDelivered, PrrOut, RecoverFs;
@@ -168,12 +175,24 @@ public sealed class TcpControlBlock : ITimerHandler
     internal long CurrentRto(bool syn = false)
     {
         var shift = Math.Min(RxtShift, 12);
-        long mult = syn ? SynBackoff[shift] : Backoff[shift];
-        return Math.Min(Rto * mult, 64 * Nanos.PerSecond);
+        if (syn)
+        {
+            // tcp_timer_rexmt (SYN-SENT/SYN-RECEIVED) and syncache_timeout: rexmit_initial at first, then
+            // rexmit_initial * tcp_backoff[shift] through TCPT_RANGESET (+ rexmit_slop, within [rexmit_min, 64 s]).
+            var initial = Stack.SysctlRexmitInitial.Value * Nanos.PerMillisecond;
+            if (shift == 0)
+            {
+                return initial;
+            }
+
+            var slop = Stack.SysctlRexmitSlop.Value * Nanos.PerMillisecond;
+            return Math.Clamp((initial * Backoff[shift]) + slop, Stack.SysctlRexmitMin.Value * Nanos.PerMillisecond, 64 * Nanos.PerSecond);
+        }
+
+        return Math.Min(Rto * Backoff[shift], 64 * Nanos.PerSecond);
     }
 
     private static readonly int[] Backoff = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
-    private static readonly int[] SynBackoff = [1, 1, 1, 1, 1, 2, 4, 8, 16, 32, 64, 64, 64];
 
     /// <summary>RFC 6298 §2: updates SRTT, RTTVAR and RTO from a sample in ns.</summary>
     internal void RttSample(long rtt)

@@ -30,6 +30,13 @@ public abstract partial class TcpFunctionBlockBase
 
         var tiwin = s.Has(TcpFlags.Syn) ? s.Window : s.Window << tcb.SndScale;
 
+        // tcp_do_segment: once timestamps are negotiated, a segment without one is dropped unless it is a RST or
+        // net.inet.tcp.tolerate_missing_ts is set (RFC 7323 §3.2 allows either).
+        if (tcb.TimestampsEnabled && !s.Options.HasTimestamps && !s.Has(TcpFlags.Rst) && stack.SysctlTolerateMissingTs.Value == 0)
+        {
+            return;
+        }
+
         // RFC 7323 §5.3: PAWS.
         if (tcb.TimestampsEnabled && s.Options.HasTimestamps && !s.Has(TcpFlags.Rst) && tcb.TsRecent != 0 && Seq.Lt(s.Options.TsVal, tcb.TsRecent))
         {
@@ -52,7 +59,8 @@ public abstract partial class TcpFunctionBlockBase
         if (s.Has(TcpFlags.Rst))
         {
             var inWindow = Seq.Geq(s.Seq, tcb.RcvNxt) && Seq.Lt(s.Seq, tcb.RcvNxt + Math.Max(rcvWnd, 1));
-            if (s.Seq == tcb.RcvNxt || (tcb.State == TcpState.SynReceived && inWindow))
+            // net.inet.tcp.insecure_rst: any in-window RST resets (RFC 793) instead of RFC 5961's exact match.
+            if (s.Seq == tcb.RcvNxt || (inWindow && (tcb.State == TcpState.SynReceived || stack.SysctlInsecureRst.Value != 0)))
             {
                 var error = tcb.State switch
                 {
@@ -112,6 +120,11 @@ public abstract partial class TcpFunctionBlockBase
         if (!s.Has(TcpFlags.Ack))
         {
             return;
+        }
+
+        if (tcb.Has(TcbFlags.EcnPermit))
+        {
+            EcnInput(tcb, ref s);
         }
 
         if (tcb.State == TcpState.TimeWait)
@@ -520,6 +533,14 @@ public abstract partial class TcpFunctionBlockBase
         NegotiateOptions(tcb, ref s);
         tcb.SndWnd = s.Window;
         tcb.MaxSndWnd = s.Window;
+        var ecnFlags = s.Flags & (TcpFlags.Ece | TcpFlags.Cwr);
+        if (stack.SysctlEcn.Value != 0 && (s.Has(TcpFlags.Ack) ? ecnFlags == TcpFlags.Ece : ecnFlags == (TcpFlags.Ece | TcpFlags.Cwr)))
+        {
+            // RFC 3168 §6.1.1: an ECN-setup SYN-ACK (tcp_ecn_input_syn_sent), or an ECN-setup SYN crossing ours
+            // (tcp_ecn_input_parallel_syn).
+            tcb.Flags |= TcbFlags.EcnPermit;
+        }
+
         if (s.Has(TcpFlags.Ack))
         {
             if (tcb.RxtShift == 0 && tcb.SynSentAt > 0)
@@ -545,6 +566,34 @@ public abstract partial class TcpFunctionBlockBase
         tcb.SndWl1 = s.Seq;
         tcb.SndNxt = tcb.Iss;
         Output(tcb);
+    }
+
+    /// <summary>tcp_ecn_input_segment: CE marks are echoed until CWR (RFC 3168 §6.1.3); ECE halves the window once per window of data (§6.1.2).</summary>
+    private static void EcnInput(TcpControlBlock tcb, ref TcpSegment s)
+    {
+        var stats = tcb.Stack.Statistics;
+        if (s.Has(TcpFlags.Cwr))
+        {
+            tcb.Flags &= ~TcbFlags.EcnSendEce;
+        }
+
+        if (s.IpEcn == 3)
+        {
+            stats.tcps_ecn_ce++;
+            tcb.Flags |= TcbFlags.EcnSendEce;
+        }
+        else if (s.IpEcn == 2)
+        {
+            stats.tcps_ecn_ect0++;
+        }
+
+        if (s.Has(TcpFlags.Ece) && !s.Has(TcpFlags.Syn) && tcb.State >= TcpState.Established && Seq.Geq(s.Ack, tcb.EcnRecover) && !tcb.InRecovery)
+        {
+            stats.tcps_ecn_rcwnd++;
+            tcb.EcnRecover = tcb.SndMax;
+            tcb.CongestionControl.CongestionSignal(tcb, CongestionSignal.Ecn);
+            tcb.Flags |= TcbFlags.EcnSendCwr;
+        }
     }
 
     /// <summary>RFC 5961 §7: challenge ACKs, rate limited (net.inet.tcp.ack_war_cnt: 5 per 1000 ms).</summary>

@@ -19,6 +19,11 @@ public abstract partial class TcpFunctionBlockBase
             Window = win >> tcb.RcvScale,
             WindowScale = -1,
         };
+        if (tcb.Has(TcbFlags.EcnSendEce))
+        {
+            o.Flags |= TcpFlags.Ece; // RFC 3168 §6.1.3: echo CE until the peer's CWR
+        }
+
         if (tcb.TimestampsEnabled)
         {
             o.Timestamps = true;
@@ -228,6 +233,20 @@ public abstract partial class TcpFunctionBlockBase
             Window = (uint)Math.Min(tcb.RecvBuffer.Free, 65535),
             WindowScale = -1,
         };
+        if (!synAck)
+        {
+            // tcp_ecn_output_syn_sent: an ECN-setup SYN (ECE|CWR, RFC 3168 §6.1.1) with net.inet.tcp.ecn.enable=1,
+            // given up after net.inet.tcp.ecn.maxretries retransmissions.
+            if (stack.SysctlEcn.Value == 1 && (tcb.RxtShift == 0 || tcb.RxtShift <= stack.SysctlEcnMaxRetries.Value))
+            {
+                o.Flags |= TcpFlags.Ece | TcpFlags.Cwr;
+            }
+        }
+        else if (tcb.Has(TcbFlags.EcnPermit))
+        {
+            o.Flags |= TcpFlags.Ece; // ECN-setup SYN-ACK
+        }
+
         if (!tcb.Has(TcbFlags.NoOpt))
         {
             var mss = stack.MssFor(tcb.Key.RemoteAddress);
@@ -242,7 +261,7 @@ public abstract partial class TcpFunctionBlockBase
                 o.WindowScale = tcb.RequestedRcvScale;
             }
 
-            o.SackPermitted = synAck ? tcb.SackEnabled : stack.SysctlSack.Value != 0;
+            o.SackPermitted = synAck ? tcb.SackEnabled : stack.SysctlSack.Value != 0 && !tcb.Has(TcbFlags.NoSackOffer);
             if (tcb.Has(TcbFlags.ReqTstmp))
             {
                 o.Timestamps = true;
@@ -292,6 +311,19 @@ public abstract partial class TcpFunctionBlockBase
         if (len > 0 && len == tcb.Unsent)
         {
             o.Flags |= TcpFlags.Psh;
+        }
+
+        if (len > 0 && tcb.Has(TcbFlags.EcnPermit) && !(tcb.Has(TcbFlags.ForceData) && len == 1))
+        {
+            // tcp_ecn_output_established: new data is ECT(0) (RFC 3168 §6.1.2), not retransmissions or window probes;
+            // CWR rides on the first new data after a window reduction (§6.1.2).
+            o.Ecn = 2;
+            stats.tcps_ecn_ect0++;
+            if (tcb.Has(TcbFlags.EcnSendCwr))
+            {
+                o.Flags |= TcpFlags.Cwr;
+                tcb.Flags &= ~TcbFlags.EcnSendCwr;
+            }
         }
 
         if (fin)
@@ -467,6 +499,13 @@ public abstract partial class TcpFunctionBlockBase
         stats.tcps_rexmttimeo++;
         if (synState)
         {
+            if (tcb.State == TcpState.SynSent && tcb.RxtShift == 3 && stack.SysctlRexmitDropOptions.Value != 0)
+            {
+                // tcp_timer_rexmt: net.inet.tcp.rexmit_drop_options — the peer may drop SYNs with options.
+                tcb.Flags &= ~(TcbFlags.ReqScale | TcbFlags.ReqTstmp);
+                tcb.Flags |= TcbFlags.NoSackOffer;
+            }
+
             tcb.SndNxt = tcb.Iss;
             Output(tcb);
             return;

@@ -134,6 +134,11 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.RcvAdv = tcb.RcvNxt;
         RequestOptions(tcb);
         NegotiateOptions(tcb, ref syn);
+        if ((syn.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr) && stack.SysctlEcn.Value != 0)
+        {
+            tcb.Flags |= TcbFlags.EcnPermit; // RFC 3168 §6.1.1, tcp_ecn_syncache_add: an ECN-setup SYN
+        }
+
         tcb.SndWnd = syn.Window;
         tcb.MaxSndWnd = tcb.SndWnd;
         tcb.SndWl1 = syn.Seq;
@@ -255,6 +260,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
     {
         var stack = tcb.Stack;
         tcb.State = TcpState.Established;
+        tcb.EcnRecover = tcb.SndUna;
         stack.Statistics.tcps_connects++;
         var iw = (int)stack.SysctlInitCwndSegments.Value;
         tcb.Cwnd = iw > 0 ? Math.Min(iw * tcb.Mss, Math.Max(2 * tcb.Mss, 14600)) : tcb.Mss;

@@ -20,6 +20,7 @@ internal struct OutSegment
     public uint TsEcr;
     public int DataOffset; // offset in the send buffer
     public int DataLength;
+    public byte Ecn; // IP ECN codepoint (RFC 3168 §5): 0 Not-ECT, 2 ECT(0)
 }
 
 public sealed partial class TcpStack
@@ -99,13 +100,16 @@ public sealed partial class TcpStack
 
         var tcp = TcpPacket.CreateUnchecked(span);
         Statistics.tcps_sndtotal++;
+        // IP_TOS / IPV6_TCLASS supply the DSCP bits, TCP the ECN field (tcp_output: ip_tos |= IPTOS_ECN_ECT0).
+        var tos = (byte)(((tcb?.IpTos ?? 0) & ~3) | (o.Ecn & 3));
+        var ttl = tcb?.IpTtl ?? -1;
         if (remote.IsIPv6)
         {
             tcp.FillChecksumV6(local.V6, remote.V6);
-            return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Tcp);
+            return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Tcp, ttl, tos);
         }
 
         tcp.FillChecksumV4(local.V4, remote.V4);
-        return Net.OutputIPv4(packet, local.V4, remote.V4, IPProtocol.Tcp);
+        return Net.OutputIPv4(packet, local.V4, remote.V4, IPProtocol.Tcp, ttl, tos);
     }
 }

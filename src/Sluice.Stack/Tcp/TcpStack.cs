@@ -35,7 +35,8 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlKeepIntvl = null!, SysctlKeepCnt = null!, SysctlKeepInit = null!, SysctlDelayedAck = null!, SysctlDelAckTime = null!,
         SysctlRfc1323 = null!, SysctlSack = null!, SysctlSynCookies = null!, SysctlMsl = null!, SysctlRexmitMin = null!,
         SysctlRexmitInitial = null!, SysctlRexmitSlop = null!, SysctlEcn = null!, SysctlInitCwndSegments = null!, SysctlFinWait2Timeout = null!,
-        SysctlMaxSockBuf = null!;
+        SysctlMaxSockBuf = null!, SysctlEcnMaxRetries = null!, SysctlRexmitDropOptions = null!, SysctlDropSynFin = null!,
+        SysctlIcmpMayRst = null!, SysctlInsecureRst = null!, SysctlTolerateMissingTs = null!;
 
     /// <summary>Creates TCP for <paramref name="stack"/> and registers it as IP protocol 6. Prefer <see cref="Attach"/>.</summary>
     public TcpStack(NetStack stack)
@@ -195,6 +196,12 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlEcn = t.AddInt("net.inet.tcp.ecn.enable", "TCP ECN support", 2, 0, 4);
         SysctlInitCwndSegments = t.AddInt("net.inet.tcp.initcwnd_segments", "Slow-start flight size (initial congestion window) in number of segments", 10, 0, 1000);
         SysctlFinWait2Timeout = t.AddInt("net.inet.tcp.fin_wait_2_timeout", "FIN-WAIT2 timeout", 60_000, 1, int.MaxValue);
+        SysctlEcnMaxRetries = t.AddInt("net.inet.tcp.ecn.maxretries", "Max retries before giving up on ECN", 1, 0, 30);
+        SysctlRexmitDropOptions = t.AddInt("net.inet.tcp.rexmit_drop_options", "Drop TCP options from 3rd and later retransmitted SYN", 0, 0, 1);
+        SysctlDropSynFin = t.AddInt("net.inet.tcp.drop_synfin", "Drop TCP packets with SYN+FIN set", 0, 0, 1);
+        SysctlIcmpMayRst = t.AddInt("net.inet.tcp.icmp_may_rst", "Certain ICMP unreachable messages may abort connections in SYN_SENT", 1, 0, 1);
+        SysctlInsecureRst = t.AddInt("net.inet.tcp.insecure_rst", "Follow RFC793 instead of RFC5961 criteria for accepting RST packets", 0, 0, 1);
+        SysctlTolerateMissingTs = t.AddInt("net.inet.tcp.tolerate_missing_ts", "Tolerate missing TCP timestamps", 1, 0, 1);
 
         // uipc_sockbuf.c sb_max: TCP is its only user here; at least MSIZE + MCLBYTES (sysctl_handle_sb_max).
         SysctlMaxSockBuf = Net.Sysctl.Find("kern.ipc.maxsockbuf") as SysctlInt
@@ -396,17 +403,20 @@ public sealed partial class TcpStack : IIpProtocolHandler
         Statistics.tcps_rcvtotal++;
         var data = packet.Data;
         InetAddress src, dst;
+        byte ecn;
         if (ipv6)
         {
             var ip = IPv6Packet.CreateUnchecked(data);
             src = ip.Source;
             dst = ip.Destination;
+            ecn = (byte)(ip.TrafficClass & 3);
         }
         else
         {
             var ip = IPv4Packet.CreateUnchecked(data);
             src = ip.Source;
             dst = ip.Destination;
+            ecn = (byte)(ip.Tos & 3);
         }
 
         if ((uint)transportOffset > (uint)data.Length)
@@ -454,6 +464,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             Flags = flags,
             Window = tcp.WindowSize,
             Payload = tcp.Payload,
+            IpEcn = ecn,
         };
         TcpSegmentOptions.Parse(tcp.Options, (flags & TcpFlags.Syn) != 0, out s.Options);
         var key = new TcpConnectionKey(dst, tcp.DestinationPort, src, tcp.SourcePort);
@@ -517,13 +528,19 @@ public sealed partial class TcpStack : IIpProtocolHandler
             return;
         }
 
-        // RFC 5927 §4.1: the quoted sequence number must be in flight.
-        if (Seq.Lt(seq, tcb.SndUna) || Seq.Gt(seq, tcb.SndMax))
+        // RFC 5927 §4.1 / tcp_ctlinput: the quoted sequence number must be in flight, snd_una <= seq < snd_max.
+        if (Seq.Lt(seq, tcb.SndUna) || Seq.Geq(seq, tcb.SndMax))
         {
             return;
         }
 
-        var packetTooBig = ipv6 ? icmpType == 2 : icmpType == 3 && icmpCode == 4;
+        var error = IcmpErrno(icmpType, icmpCode, ipv6);
+        if (error == Errno.None)
+        {
+            return;
+        }
+
+        var packetTooBig = error == Errno.EMSGSIZE;
         if (packetTooBig && mtu > 0)
         {
             var mss = Math.Max(mtu - (ipv6 ? 40 : 20) - TcpPacket.MinimumHeaderLength, 64);
@@ -536,15 +553,57 @@ public sealed partial class TcpStack : IIpProtocolHandler
             return;
         }
 
-        // Unreachables are soft errors (tcp_notify): they matter only if the connection then times out.
-        var error = ipv6 ? Errno.EHOSTUNREACH : icmpType == 3 && icmpCode == 3 ? Errno.ECONNREFUSED : Errno.EHOSTUNREACH;
-        if (tcb.State == TcpState.SynSent && error == Errno.ECONNREFUSED)
+        if (packetTooBig)
+        {
+            return;
+        }
+
+        // tcp_ctlinput_with_port / tcp6_ctlinput: with net.inet.tcp.icmp_may_rst, "refused" errors and time exceeded
+        // drop a connection in SYN-SENT (tcp_drop_syn_sent); everything else is a soft error (tcp_notify) that matters
+        // only if the connection then times out.
+        var timeExceeded = ipv6 ? icmpType == 3 : icmpType == 11;
+        if (SysctlIcmpMayRst.Value != 0 && tcb.State == TcpState.SynSent && (error == Errno.ECONNREFUSED || (error == Errno.EHOSTUNREACH && timeExceeded)))
         {
             tcb.FunctionBlock.Drop(tcb, error);
             return;
         }
 
         tcb.Socket?.SetSoftError(error);
+    }
+
+    /// <summary>icmp_errmap (ip_icmp.c) and icmp6_errmap (icmp6.c): the errno an ICMP error stands for; None to ignore it.</summary>
+    private static Errno IcmpErrno(byte type, byte code, bool ipv6)
+    {
+        if (ipv6)
+        {
+            return type switch
+            {
+                1 => code switch // destination unreachable
+                {
+                    0 or 2 or 3 => Errno.EHOSTUNREACH, // no route, beyond scope, address unreachable
+                    1 or 4 => Errno.ECONNREFUSED,      // administratively prohibited, port unreachable
+                    _ => Errno.None,
+                },
+                2 => Errno.EMSGSIZE,                   // packet too big
+                3 => code == 0 ? Errno.EHOSTUNREACH : Errno.None, // hop limit exceeded in transit
+                4 => code switch { 0 or 2 => Errno.ENOPROTOOPT, 1 => Errno.ECONNREFUSED, _ => Errno.None }, // header, next header, option
+                _ => Errno.None,
+            };
+        }
+
+        return type switch
+        {
+            3 => code switch // unreachable
+            {
+                0 or 1 or 5 or 6 or 7 or 8 or 11 or 12 => Errno.EHOSTUNREACH,
+                4 => Errno.EMSGSIZE,
+                2 or 3 or 9 or 10 or 13 => Errno.ECONNREFUSED, // protocol, port, prohibited
+                _ => Errno.None,
+            },
+            11 => code == 0 ? Errno.EHOSTUNREACH : Errno.None, // time exceeded in transit
+            12 => code is 0 or 1 ? Errno.ENOPROTOOPT : Errno.None, // parameter problem
+            _ => Errno.None,
+        };
     }
 
     // ---- Listen, SYN cache and cookies ----
@@ -569,10 +628,22 @@ public sealed partial class TcpStack : IIpProtocolHandler
             return;
         }
 
-        if (!s.Has(TcpFlags.Syn) || s.Has(TcpFlags.Fin))
+        if (!s.Has(TcpFlags.Syn))
         {
             Statistics.tcps_badsyn++;
             return;
+        }
+
+        if (s.Has(TcpFlags.Fin))
+        {
+            // tcp_input (LISTEN): SYN|FIN is dropped with net.inet.tcp.drop_synfin, else taken as a SYN (the syncache keeps no FIN).
+            if (SysctlDropSynFin.Value != 0)
+            {
+                Statistics.tcps_badsyn++;
+                return;
+            }
+
+            s.Flags &= ~TcpFlags.Fin;
         }
 
         if (key.RemotePort == 0 || key.LocalPort == 0)

@@ -84,6 +84,14 @@ internal enum TcbFlags : uint
     ForceData = 1 << 15,
     Challenge = 1 << 16,
     RcvdFin = 1 << 17,
+    /// <summary>Our SYN offers no SACK (net.inet.tcp.rexmit_drop_options dropped it).</summary>
+    NoSackOffer = 1 << 18,
+    /// <summary>ECN negotiated (TF2_ECN_PERMIT, RFC 3168 §6.1.1).</summary>
+    EcnPermit = 1 << 19,
+    /// <summary>Echo congestion with ECE until the peer sends CWR (TF2_ECN_SND_ECE).</summary>
+    EcnSendEce = 1 << 20,
+    /// <summary>Set CWR on the next new data segment (TF2_ECN_SND_CWR).</summary>
+    EcnSendCwr = 1 << 21,
 }
 
 /// <summary>The per-connection timers (FreeBSD's TT_REXMT, TT_PERSIST, TT_KEEP, TT_2MSL, TT_DELACK).</summary>
@@ -190,6 +198,7 @@ internal ref struct TcpSegment
     public uint Window; // unscaled
     public ReadOnlySpan<byte> Payload;
     public TcpSegmentOptions Options;
+    public byte IpEcn; // the IP header's ECN field (RFC 3168 §5)
 
     public readonly bool Has(TcpFlags f) => (Flags & f) != 0;
 

@@ -81,7 +81,8 @@ public class DummynetIpfwRuleBenchmarks
 }
 
 /// <summary>
-/// A router forwarding UDP through <c>pipe 1 config bw 1Gbit/s delay 1ms</c> (ipfw rule <c>pipe 1 ip from any to any in</c>):
+/// A router forwarding UDP through <c>pipe 1 config bw 1Gbit/s delay 1ms</c> (ipfw rule <c>pipe 1 ip from any to any in</c>,
+/// or <c>queue 1</c> on <c>sched 1 type wf2q+|fq_codel</c>):
 /// one 1000-byte packet every 10 µs of virtual time, so the pipe serialises, delays and releases each one through
 /// its timers. Per forwarded packet, including the stack's forwarding path and the virtual clock's timer wheel.
 /// </summary>
@@ -106,11 +107,14 @@ public class DummynetPipeBenchmarks
     public void Setup()
     {
         _t = RouterTopology.WithSink();
-        var ipfw = IpfwBench.Rules(_t, 10, "pipe 1 ip from any to any in");
+        // pipe N always feeds a FIFO; another scheduler needs queue N attached to sched N (as in FreeBSD).
+        var fifo = Scheduler == "fifo";
+        var ipfw = IpfwBench.Rules(_t, 10, fifo ? "pipe 1 ip from any to any in" : "queue 1 ip from any to any in");
         IpfwBench.Rules(_t, 0, "allow ip from any to any");
         if (!_t.Router.Sysctl.TrySet("net.inet.ip.fw.one_pass", OnePass.ToString(CultureInfo.InvariantCulture)).Succeeded
             || !ipfw.Dummynet.TryConfigure(DnObjectKind.Pipe, ["1", "bw", "1Gbit/s", "delay", "1ms"], out var error)
-            || !ipfw.Dummynet.TryConfigure(DnObjectKind.Sched, ["1", "type", Scheduler], out error))
+            || !ipfw.Dummynet.TryConfigure(DnObjectKind.Sched, ["1", "type", Scheduler], out error)
+            || (!fifo && !ipfw.Dummynet.TryConfigure(DnObjectKind.Queue, ["1", "sched", "1"], out error)))
         {
             throw new InvalidOperationException("configuration failed");
         }

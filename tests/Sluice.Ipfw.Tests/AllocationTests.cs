@@ -45,9 +45,11 @@ public sealed class AllocationTests
     [Fact]
     public void AqmPipesAllocateNothingPerPacket()
     {
-        foreach (var config in new[] { "bw 10Mbit/s red 0.002/5/15/0.1", "bw 10Mbit/s codel", "bw 10Mbit/s" })
+        // 10 Mbit/s is overloaded (a 1000-byte packet every 100 µs): RED, CoDel and the 100-slot queue drop. FQ-CoDel's
+        // limit is 10240 packets, which the warm-up would not reach, so it runs below the link rate.
+        foreach (var config in new[] { "bw 10Mbit/s red 0.002/5/15/0.1", "bw 10Mbit/s codel", "bw 100Mbit/s" })
         {
-            var router = Router.Create(1, 10, config, fqCodel: config == "bw 10Mbit/s");
+            var router = Router.Create(1, 10, config, fqCodel: config == "bw 100Mbit/s");
             router.Send(Warmup);
             var before = GC.GetAllocatedBytesForCurrentThread();
             router.Send(Measured);
@@ -100,7 +102,8 @@ public sealed class AllocationTests
                 Add(ipfw, $"{100 + i} deny tcp from 10.{i % 250}.0.0/16 to any 22");
             }
 
-            Add(ipfw, "30000 pipe 1 ip from any to any in");
+            // FreeBSD's pipe N always feeds a FIFO; a scheduler type applies to queues attached to sched N.
+            Add(ipfw, fqCodel ? "30000 queue 1 ip from any to any in" : "30000 pipe 1 ip from any to any in");
             Add(ipfw, "30100 count ip from any to any");
             Add(ipfw, "40000 allow ip from any to any");
             var dn = ipfw.Dummynet;
@@ -108,6 +111,7 @@ public sealed class AllocationTests
             if (fqCodel)
             {
                 Assert.True(dn.TryConfigure(DnObjectKind.Sched, ["1", "type", "fq_codel"], out error), error?.Message);
+                Assert.True(dn.TryConfigure(DnObjectKind.Queue, ["1", "sched", "1"], out error), error?.Message);
             }
 
             loop.RunFor(Nanos.PerSecond);

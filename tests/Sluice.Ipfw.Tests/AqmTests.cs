@@ -1,0 +1,297 @@
+using System.Buffers.Binary;
+using Sluice.Dummynet;
+using Sluice.Stack;
+using Sluice.Stack.Buffers;
+using Sluice.Stack.Pfil;
+using Sluice.Stack.Time;
+using Timer = Sluice.Stack.Time.Timer;
+
+namespace Sluice.Ipfw.Tests;
+
+/// <summary>FQ-CoDel, CoDel and RED as specified, driven on virtual time straight into dummynet.</summary>
+public sealed class AqmTests
+{
+    /// <summary>
+    /// Flows into one pipe: each packet carries (flow, sequence, send time); a "bulk" flow is a tiny Reno (window +1/W per
+    /// delivery, halved on a sequence gap, i.e. a drop, with the acknowledgement arriving as the packet leaves the
+    /// pipe); a "sparse" flow sends a small packet at a fixed interval.
+    /// </summary>
+    private sealed class Traffic : IDummynetClient, ITimerHandler
+    {
+        private readonly DummynetInstance _dn;
+        private readonly Timer _sparseTimer;
+        private readonly long _sparseInterval;
+        private double _window = 2;
+        private int _inFlight;
+        private uint _bulkSeq;
+        private uint _bulkExpected;
+        private long _lastHalving;
+
+        private readonly bool _queue;
+
+        /// <summary>Traffic into <c>pipe 1</c>, or <c>queue 1</c> with <paramref name="queue"/>.</summary>
+        public Traffic(DummynetInstance dn, long sparseInterval, bool queue = false)
+        {
+            _dn = dn;
+            _queue = queue;
+            _sparseInterval = sparseInterval;
+            _sparseTimer = new Timer(this);
+            dn.Stack.Loop.ScheduleAfter(_sparseTimer, sparseInterval);
+            FillWindow();
+        }
+
+        public List<(long At, long Delay)> Bulk { get; } = [];
+
+        public List<(long At, long Delay)> Sparse { get; } = [];
+
+        private void Send(int flow, int length, uint seq)
+        {
+            var p = _dn.Stack.Pool.Rent(length);
+            var d = p.Data;
+            d.Clear();
+            d[0] = 0x45;
+            BinaryPrimitives.WriteUInt16BigEndian(d[2..], (ushort)length);
+            d[8] = 64;
+            d[9] = 17;
+            BinaryPrimitives.WriteUInt32BigEndian(d[12..], 0xc0000202u + (uint)flow);
+            BinaryPrimitives.WriteUInt32BigEndian(d[16..], 0xcb007105u);
+            BinaryPrimitives.WriteUInt16BigEndian(d[20..], (ushort)(5000 + flow));
+            BinaryPrimitives.WriteUInt16BigEndian(d[22..], 9);
+            BinaryPrimitives.WriteUInt32BigEndian(d[28..], seq);
+            BinaryPrimitives.WriteInt64BigEndian(d[32..], _dn.Stack.Loop.Now);
+            _dn.Enqueue(1, _queue, p, new DnPacketInfo(PfilDirection.Out, 1, false, (uint)flow), this);
+        }
+
+        private void FillWindow()
+        {
+            while (_inFlight < (int)_window)
+            {
+                _inFlight++;
+                Send(0, 1500, _bulkSeq++);
+            }
+        }
+
+        public void Reinject(Packet packet, in DnPacketInfo info)
+        {
+            var d = packet.Data;
+            var seq = BinaryPrimitives.ReadUInt32BigEndian(d[28..]);
+            var delay = _dn.Stack.Loop.Now - BinaryPrimitives.ReadInt64BigEndian(d[32..]);
+            packet.Release();
+            var now = _dn.Stack.Loop.Now;
+            if (info.Cookie == 1)
+            {
+                Sparse.Add((now, delay));
+                return;
+            }
+
+            Bulk.Add((now, delay));
+            var lost = (int)(seq - _bulkExpected);
+            _bulkExpected = seq + 1;
+            _inFlight -= 1 + lost;
+            if (lost > 0 && now - _lastHalving > delay)
+            {
+                // One halving per round trip, as NewReno's recovery does.
+                _window = Math.Max(2, _window / 2);
+                _lastHalving = now;
+            }
+            else if (lost == 0)
+            {
+                _window += 1 / _window;
+            }
+
+            FillWindow();
+        }
+
+        public void OnTimer(Timer timer)
+        {
+            Send(1, 100, 0);
+            _dn.Stack.Loop.ScheduleAfter(_sparseTimer, _sparseInterval);
+        }
+    }
+
+    private static (DummynetInstance Dn, EventLoop Loop) Pipe(params string[][] configs)
+    {
+        var loop = EventLoop.CreateVirtual(new PacketPool(new PacketPoolOptions { Diagnostic = true }));
+        var dn = DummynetInstance.Of(new NetStack(loop));
+        foreach (var c in configs)
+        {
+            var kind = c[0] switch { "sched" => DnObjectKind.Sched, "queue" => DnObjectKind.Queue, _ => DnObjectKind.Pipe };
+            Assert.True(dn.TryConfigure(kind, c.AsSpan(1), out var e), e?.Message);
+        }
+
+        return (dn, loop);
+    }
+
+    private static double Percentile(IEnumerable<long> values, double p)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[(int)Math.Min(sorted.Length - 1, p * sorted.Length)];
+    }
+
+    // 10 Mbit/s, 20 ms one-way base delay; a 1500-byte packet takes 1.2 ms on the link.
+    private const long Base = 20 * Nanos.PerMillisecond;
+    private const long Tx1500 = 1_200_000;
+
+    [Fact]
+    public void FqCodelKeepsTheBulkFlowNearTargetAndTheSparseFlowUnqueued()
+    {
+        var (dn, loop) = Pipe(["pipe", "1", "bw", "10Mbit/s", "delay", "20ms"], ["sched", "1", "type", "fq_codel"], ["queue", "1", "sched", "1"]);
+        var t = new Traffic(dn, 50 * Nanos.PerMillisecond, queue: true);
+        loop.RunFor(60 * Nanos.PerSecond);
+        var from = 20 * Nanos.PerSecond;
+        var bulk = t.Bulk.Where(x => x.At > from).Select(x => x.Delay - Base - Tx1500).ToList();
+        var sparse = t.Sparse.Where(x => x.At > from).Select(x => x.Delay - Base).ToList();
+        var median = Percentile(bulk, 0.5) / 1e6;
+        var p99Sparse = Percentile(sparse, 0.99) / 1e6;
+        // The bulk flow's standing queue sits around CoDel's 5 ms target (Reno's sawtooth around it), not at the queue limit.
+        Assert.True(median is >= 1.0 and <= 12.0, $"bulk median queueing {median} ms, drops {dn.CodelDrops}, p10 {Percentile(bulk, 0.1) / 1e6}, p90 {Percentile(bulk, 0.9) / 1e6}, n {bulk.Count}");
+        // The sparse flow goes first (new-flow list): at most one bulk packet ahead of it on the link.
+        Assert.True(p99Sparse <= 1.3, $"sparse p99 queueing {p99Sparse} ms");
+        Assert.True(dn.CodelDrops > 0);
+        // Throughput: the link stays busy (≥ 90% of 10 Mbit/s over 40 s).
+        Assert.True(bulk.Count * 1500 * 8 / 40.0 >= 9e6, $"{bulk.Count} bulk packets");
+    }
+
+    [Fact]
+    public void WithoutAqmTheSameTrafficFillsTheQueueAndDelaysTheSparseFlow()
+    {
+        var (dn, loop) = Pipe(["pipe", "1", "bw", "10Mbit/s", "delay", "20ms", "queue", "100"]);
+        var t = new Traffic(dn, 50 * Nanos.PerMillisecond);
+        loop.RunFor(60 * Nanos.PerSecond);
+        var sparse = t.Sparse.Where(x => x.At > 20 * Nanos.PerSecond).Select(x => x.Delay - Base).ToList();
+        Assert.True(Percentile(sparse, 0.5) / 1e6 > 30, "droptail FIFO should build a standing queue");
+    }
+
+    [Fact]
+    public void FqCodelIsDeterministicAcrossRuns()
+    {
+        long Run()
+        {
+            var (dn, loop) = Pipe(["pipe", "1", "bw", "10Mbit/s", "delay", "20ms"], ["sched", "1", "type", "fq_codel"], ["queue", "1", "sched", "1"]);
+            var t = new Traffic(dn, 50 * Nanos.PerMillisecond, queue: true);
+            loop.RunFor(10 * Nanos.PerSecond);
+            return t.Bulk.Sum(x => x.Delay) ^ (dn.CodelDrops << 32);
+        }
+
+        Assert.Equal(Run(), Run());
+    }
+
+    [Fact]
+    public void CodelStartsDroppingOneIntervalAfterTheSojournTimeStaysAboveTarget()
+    {
+        // 1 Mbit/s: a 1000-byte packet takes 8 ms, so from the second packet on every sojourn exceeds the 5 ms target.
+        var (dn, loop) = Pipe(["pipe", "1", "bw", "1Mbit/s", "codel", "target", "5ms", "interval", "100ms", "queue", "1000"]);
+        var sender = new ConstantSender(dn, 1000, 4 * Nanos.PerMillisecond);
+        long firstDrop = -1;
+        while (loop.Now < 2 * Nanos.PerSecond && firstDrop < 0)
+        {
+            loop.RunFor(Nanos.PerMillisecond);
+            if (dn.CodelDrops > 0)
+            {
+                firstDrop = loop.Now;
+            }
+        }
+
+        // first_above_time is set at the first dequeue above target that leaves more than one MTU queued (t = 24 ms
+        // here: packets leave every 8 ms, arrive every 4 ms), and the first drop is at the first dequeue at or after
+        // first_above_time + interval: t = 128 ms.
+        Assert.Equal(128, firstDrop / (double)Nanos.PerMillisecond);
+        sender.Stop();
+
+        // Below the link rate there is no standing queue and CoDel never drops.
+        var (calm, calmLoop) = Pipe(["pipe", "1", "bw", "1Mbit/s", "codel", "queue", "1000"]);
+        using var _ = new ConstantSender(calm, 1000, 16 * Nanos.PerMillisecond);
+        calmLoop.RunFor(5 * Nanos.PerSecond);
+        Assert.Equal(0, calm.CodelDrops);
+        Assert.True(calm.PacketsIn > 300);
+    }
+
+    [Fact]
+    public void RedDropProbabilityRampsFromMinThToMaxTh()
+    {
+        // w_q 1: the average is the instantaneous queue; the link is (nearly) stopped, so the queue only grows.
+        const int minTh = 5, maxTh = 15;
+        var attempts = new int[40];
+        var drops = new int[40];
+        var (dn, _) = Pipe();
+        for (var trial = 0; trial < 3000; trial++)
+        {
+            dn.Flush();
+            Assert.True(dn.TryConfigure(DnObjectKind.Pipe, ["1", "bw", "1bit/s", "queue", "50", "red", $"1/{minTh}/{maxTh}/0.2"], out var e), e?.Message);
+            var accepted = 0;
+            for (var k = 0; k < 30; k++)
+            {
+                // The first accepted packet is on the link, the rest wait in the queue.
+                var queued = Math.Max(0, accepted - 1);
+                attempts[queued]++;
+                if (ConstantSender.SendOne(dn, 1000))
+                {
+                    accepted++;
+                }
+                else
+                {
+                    drops[queued]++;
+                }
+            }
+        }
+
+        double Rate(int lo, int hi) => Enumerable.Range(lo, hi - lo + 1).Sum(i => drops[i]) / (double)Math.Max(1, Enumerable.Range(lo, hi - lo + 1).Sum(i => attempts[i]));
+
+        Assert.Equal(0, Rate(0, minTh - 1));
+        Assert.Equal(1, Rate(maxTh, 20));
+        var low = Rate(minTh, minTh + 3);
+        var high = Rate(maxTh - 4, maxTh - 1);
+        Assert.True(low > 0 && low < high && high < 1, $"drop rate {low:F3} near min_th, {high:F3} near max_th");
+        // pb = max_p (avg - min_th)/(max_th - min_th): about 0.02-0.08 at min_th..min_th+3 before the count correction.
+        Assert.InRange(low, 0.01, 0.2);
+        dn.Flush();
+        Assert.Equal(0, dn.Stack.Pool.Outstanding);
+    }
+
+    private sealed class ConstantSender : IDummynetClient, ITimerHandler, IDisposable
+    {
+        private readonly DummynetInstance _dn;
+        private readonly int _length;
+        private readonly long _interval;
+        private readonly Timer _timer;
+
+        public ConstantSender(DummynetInstance dn, int length, long interval)
+        {
+            _dn = dn;
+            _length = length;
+            _interval = interval;
+            _timer = new Timer(this);
+            dn.Stack.Loop.ScheduleAfter(_timer, 0);
+        }
+
+        public static bool SendOne(DummynetInstance dn, int length, IDummynetClient? client = null)
+        {
+            var p = dn.Stack.Pool.Rent(length);
+            var d = p.Data;
+            d.Clear();
+            d[0] = 0x45;
+            BinaryPrimitives.WriteUInt16BigEndian(d[2..], (ushort)length);
+            d[9] = 17;
+            return dn.Enqueue(1, false, p, new DnPacketInfo(PfilDirection.Out, 1, false, 0), client ?? Sink.Instance);
+        }
+
+        public void OnTimer(Timer timer)
+        {
+            SendOne(_dn, _length, this);
+            _dn.Stack.Loop.ScheduleAfter(_timer, _interval);
+        }
+
+        public void Reinject(Packet packet, in DnPacketInfo info) => packet.Release();
+
+        public void Stop() => _dn.Stack.Loop.Cancel(_timer);
+
+        public void Dispose() => Stop();
+    }
+
+    private sealed class Sink : IDummynetClient
+    {
+        public static readonly Sink Instance = new();
+
+        public void Reinject(Packet packet, in DnPacketInfo info) => packet.Release();
+    }
+}

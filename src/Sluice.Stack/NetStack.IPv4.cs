@@ -383,6 +383,45 @@ public sealed partial class NetStack
     private static bool IsSegmentOffload(NetworkInterface ifp, Packet packet) =>
         packet.GsoSize != 0 && ifp.Link is { } link && packet.Length <= link.MaxSegmentOffload;
 
+    /// <summary>
+    /// Sends a complete IPv4 packet (header included) to <paramref name="nextHop"/> instead of the destination's route
+    /// (ipfw `fwd`, pf `route-to`): the next hop must be reachable (a connected network, a host route, or a gateway
+    /// route, whose gateway is then used). No filters run. Takes ownership.
+    /// </summary>
+    public Errno SendVia(Packet packet, IPv4Address nextHop)
+    {
+        if (_localV4.Contains(nextHop.Value))
+        {
+            return LoopbackOutput(packet);
+        }
+
+        var route = Routes4.Lookup(nextHop);
+        var ifp = route is null ? null : InterfaceByIndex(route.InterfaceIndex);
+        if (route is null || ifp is null || !ifp.IsUp || ifp.IsLoopback)
+        {
+            Ip.NoRoute++;
+            packet.Release();
+            return Errno.EHOSTUNREACH;
+        }
+
+        var hop = (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw ? gw : nextHop;
+        var ip = IPv4Packet.CreateUnchecked(packet.Data);
+        if (packet.Length > ifp.Mtu)
+        {
+            if (ip.DontFragment)
+            {
+                Ip.CantFragment++;
+                packet.Release();
+                return Errno.EMSGSIZE;
+            }
+
+            return FragmentAndSend(ifp, packet, hop, ifp.Mtu);
+        }
+
+        SendToNextHop(ifp, packet, hop);
+        return Errno.None;
+    }
+
     private void SendToNextHop(NetworkInterface ifp, Packet packet, IPv4Address nextHop)
     {
         foreach (var a in ifp.IPv4Addresses)

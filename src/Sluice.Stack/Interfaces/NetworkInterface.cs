@@ -100,7 +100,7 @@ public sealed class NetworkInterface : IPacketSink
     /// <summary>Sets the MTU; returns an error message (ifconfig's wording) or null.</summary>
     public string? TrySetMtu(int mtu)
     {
-        var max = IsLoopback ? 65535 : 9216;
+        var max = 65535; // IF_MAXMTU (net/if.h); tun(4) and lo(4) take it
         if (mtu < 72 || mtu > max)
         {
             return "ioctl SIOCSIFMTU (set mtu): Invalid argument";
@@ -288,6 +288,26 @@ public sealed class NetworkInterface : IPacketSink
 
         Tap(frame.Data, outbound: true);
         Link.Transmit(frame);
+    }
+
+    /// <summary>
+    /// Shows <paramref name="frame"/> to this interface's taps only (counted as output or input), for pseudo-interfaces
+    /// such as pflog0 and ipfw0 whose "traffic" exists only to be captured.
+    /// </summary>
+    public void Capture(ReadOnlySpan<byte> frame, bool outbound)
+    {
+        if (outbound)
+        {
+            Counters.OutputPackets++;
+            Counters.OutputBytes += frame.Length;
+        }
+        else
+        {
+            Counters.InputPackets++;
+            Counters.InputBytes += frame.Length;
+        }
+
+        Tap(frame, outbound);
     }
 
     internal void Tap(ReadOnlySpan<byte> frame, bool outbound)

@@ -41,6 +41,8 @@ public static class Cli
                     return RunLab(args.AsSpan(1), stdout, stderr);
                 case "run":
                     return RunCommand.Run(args.AsSpan(1), stdout, stderr);
+                case "wan":
+                    return WanCommand.Run(args.AsSpan(1), stdout, stderr);
                 case "packetdrill":
                     return Packetdrill.PacketdrillCommand.Run(args.AsSpan(1), stdout, stderr);
                 default:

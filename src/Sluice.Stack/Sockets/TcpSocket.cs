@@ -715,7 +715,8 @@ public sealed class TcpSocket : IDisposable
 
         info.tcpi_options = (tcb.TimestampsEnabled ? TcpInfoOptions.TCPI_OPT_TIMESTAMPS : 0)
             | (tcb.SackEnabled ? TcpInfoOptions.TCPI_OPT_SACK : 0)
-            | (tcb.Has(TcbFlags.RcvdScale) && tcb.Has(TcbFlags.ReqScale) ? TcpInfoOptions.TCPI_OPT_WSCALE : 0);
+            | (tcb.Has(TcbFlags.RcvdScale) && tcb.Has(TcbFlags.ReqScale) ? TcpInfoOptions.TCPI_OPT_WSCALE : 0)
+            | (tcb.Has(TcbFlags.EcnPermit) ? TcpInfoOptions.TCPI_OPT_ECN : 0);
         info.tcpi_snd_wscale = (byte)tcb.SndScale;
         info.tcpi_rcv_wscale = (byte)tcb.RcvScale;
         info.tcpi_backoff = (byte)Math.Min(tcb.RxtShift, 255);

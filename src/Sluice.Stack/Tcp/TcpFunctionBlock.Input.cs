@@ -613,13 +613,23 @@ public abstract partial class TcpFunctionBlockBase
 
         tcb.ChallengeAcksThisSecond++;
         tcb.Stack.Statistics.tcps_challenge_ack++;
-        AckNow(tcb);
+        AckNow(tcb, fromOutput: false); // tcp_respond, not tcp_output
     }
 
-    private static void AckNow(TcpControlBlock tcb)
+    private static void AckNow(TcpControlBlock tcb, bool fromOutput = true)
     {
         tcb.Stack.Statistics.tcps_sndacks++;
-        tcb.Stack.Emit(AckSegment(tcb), tcb);
+        var o = AckSegment(tcb);
+        if (fromOutput && tcb.Has(TcbFlags.SentFin) && tcb.State is TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck
+            && tcb.SndUna != tcb.SndMax && tcb.Unsent <= 0)
+        {
+            // tcp_output: tcp_outflags keep FIN set in these states while it is unacknowledged, and with snd_nxt at
+            // snd_max it steps back one ("snd_nxt--"): an ACK sent then repeats the FIN.
+            o.Flags |= TcpFlags.Fin;
+            o.Seq = tcb.SndMax - 1;
+        }
+
+        tcb.Stack.Emit(in o, tcb);
         tcb.Flags &= ~(TcbFlags.AckNow | TcbFlags.DelAck);
         tcb.Stack.Net.Loop.Cancel(tcb.DelAckTimer);
     }

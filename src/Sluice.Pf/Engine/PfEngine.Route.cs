@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Sluice.Dummynet;
 using Sluice.Pf.Config;
+using Sluice.Stack;
 using Sluice.Stack.Buffers;
 using Sluice.Stack.Interfaces;
 using Sluice.Stack.Pfil;
@@ -81,14 +82,9 @@ public sealed partial class PfEngine : IDummynetClient
 
     /// <summary>
     /// pf_route for IPv4: picks the pool's interface and next hop, decrements the TTL of a packet routed from the input
-    /// side, runs pf's outbound test on the new interface, and sends the frame to the next hop's link-layer address.
-    /// Takes ownership.
+    /// side, runs pf's outbound test on the new interface, and hands the packet to <see cref="NetStack.SendVia"/>
+    /// (ARP, fragmentation, the interface's counters and taps). Takes ownership.
     /// </summary>
-    /// <remarks>
-    /// The stack has no public "ip_output through this interface to this next hop" yet, so the next hop must be in the
-    /// ARP cache (learned or static) and the frame goes straight to the interface's link: interface counters and
-    /// taps on the new interface do not see it, and a packet larger than its MTU is dropped rather than fragmented.
-    /// </remarks>
     private void RouteVia(Packet packet, NetworkInterface from, bool inbound, PfRuleC r, bool filterOut)
     {
         var pool = r.Ast.RoutePool;
@@ -98,7 +94,7 @@ public sealed partial class PfEngine : IDummynetClient
         var target = name is null ? from : _stack.FindInterface(name);
         packet.MakeWritable();
         var d = packet.Data;
-        if (target is null || !target.IsUp || target.Link is null || packet.Length > target.Mtu)
+        if (target is null || !target.IsUp)
         {
             RouteDrop(packet);
             return;
@@ -145,16 +141,14 @@ public sealed partial class PfEngine : IDummynetClient
             }
         }
 
-        if (_stack.Arp.Find(target.Index, new IPv4Address(gw))?.HardwareAddress is not { } mac)
+        if (_stack.SendVia(packet, new IPv4Address(gw)) == Sluice.Stack.Sockets.Errno.None)
         {
-            RouteDrop(packet);
-            return;
+            Routed++;
         }
-
-        var header = packet.Prepend(EthernetFrame.HeaderLengthUntagged);
-        new EthernetHeader(mac, target.HardwareAddress, EtherType.IPv4).Emit(header);
-        Routed++;
-        target.Link.Transmit(packet);
+        else
+        {
+            RouteDrops++;
+        }
     }
 
     private void RouteDrop(Packet packet)

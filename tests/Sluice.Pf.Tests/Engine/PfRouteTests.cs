@@ -10,15 +10,11 @@ public sealed class PfRouteTests
 {
     private static InetEndpoint Ep(string a, ushort port) => new(PfNet.V4(a), port);
 
-    /// <summary>fw knows wan's MAC (route-to sends to the ARP cache's entry for the pool's next hop).</summary>
-    private static void LearnWan(PfNet net) => net.Fw.Arp.AddStatic(net.Ext, PfNet.V4("192.0.2.2"), net.WanIf.HardwareAddress);
-
     [Fact]
     public void RouteToSendsPacketsTheRoutingTableCannotReachToThePoolsNextHop()
     {
         // fw has no route to 203.0.113.0/24; the rule sends that traffic to wan (192.0.2.2) through epair1a.
         var net = new PfNet();
-        LearnWan(net);
         var log = new FrameLog();
         net.WanIf.AddTap(log);
         var pf = net.Load("pass in on $int_if route-to ($ext_if 192.0.2.2) proto udp from any to 203.0.113.0/24\npass out all\n");
@@ -35,7 +31,6 @@ public sealed class PfRouteTests
 
         // Without route-to the router has no route and the datagram goes nowhere.
         var net2 = new PfNet();
-        LearnWan(net2);
         var log2 = new FrameLog();
         net2.WanIf.AddTap(log2);
         net2.Load("pass all\n");
@@ -53,7 +48,6 @@ public sealed class PfRouteTests
         static (bool Request, bool Reply) Exchange(string conf)
         {
             var net = new PfNet();
-            LearnWan(net);
             net.WanIf.AddAddress(PfNet.V4("203.0.113.9"), 32);
             Assert.True(net.Fw.TryAddRoute(PfNet.V4("203.0.113.0"), 24, PfNet.V4("192.0.2.99"), out _));
             net.Load(conf);
@@ -79,7 +73,6 @@ public sealed class PfRouteTests
     public void DupToSendsACopyWhileTheOriginalIsForwarded()
     {
         var net = new PfNet();
-        LearnWan(net);
         var pf = net.Load("pass in on $int_if dup-to ($ext_if 192.0.2.2) proto udp to port 53\npass out all\n");
         using var lanSock = PfNet.Bound(net.Lan, 4000);
         using var wanSock = PfNet.Bound(net.Wan, 53);

@@ -408,6 +408,47 @@ public sealed partial class NetStack
         return Errno.None;
     }
 
+    /// <summary>
+    /// Sends a complete IPv6 packet to <paramref name="nextHop"/> instead of the destination's route (pf `route-to`,
+    /// ipfw `fwd`). A link-local next hop needs <paramref name="ifp"/>; otherwise the route to the next hop picks the
+    /// interface. No filters run; packets larger than the MTU are refused (only the source fragments IPv6).
+    /// Takes ownership.
+    /// </summary>
+    public Errno SendVia(Packet packet, IPv6Address nextHop, NetworkInterface? ifp = null)
+    {
+        if (ifp is null)
+        {
+            if (_localV6.ContainsKey(nextHop))
+            {
+                return LoopbackOutput(packet);
+            }
+
+            var route = Routes6.Lookup(nextHop);
+            ifp = route is null ? null : InterfaceByIndex(route.InterfaceIndex);
+            if (route is not null && (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw)
+            {
+                nextHop = gw;
+            }
+        }
+
+        if (ifp is null || !ifp.IsUp || ifp.IsLoopback)
+        {
+            Ip6.NoRoute++;
+            packet.Release();
+            return Errno.EHOSTUNREACH;
+        }
+
+        if (packet.Length > ifp.Mtu)
+        {
+            Ip6.CantFragment++;
+            packet.Release();
+            return Errno.EMSGSIZE;
+        }
+
+        Ndp.Resolve(ifp, nextHop, packet);
+        return Errno.None;
+    }
+
     private void IPv6Transmit(NetworkInterface ifp, Packet packet, IPv6Address nextHop, int mtu)
     {
         _ = mtu;

@@ -46,3 +46,33 @@ public sealed class SendViaTests
         Assert.Equal(0, net.Loop.Pool.Outstanding);
     }
 }
+
+public sealed class SendVia6Tests
+{
+    [Fact]
+    public void SendViaIPv6DeliversToTheGivenNextHop()
+    {
+        var net = new TestNet();
+        var r = net.Stack("r");
+        var b = net.Stack("b");
+        var c = net.Stack("c");
+        var (rb, br) = net.Connect(r, b);
+        var (rc, cr) = net.Connect(r, c);
+        rb.AddAddress(V6("2001:db8:1::1"), 64);
+        br.AddAddress(V6("2001:db8:1::2"), 64);
+        rc.AddAddress(V6("2001:db8:2::1"), 64);
+        cr.AddAddress(V6("2001:db8:2::2"), 64);
+        net.Loop.RunFor(2 * Nanos.PerSecond);
+
+        var packet = net.Loop.Pool.Rent(IPv6Packet.HeaderLength + 8);
+        new IPv6Header(V6("2001:db8:1::1"), V6("2001:db8:1::2"), IPProtocol.Udp, 8).Emit(packet.Data);
+        new UdpHeader(1000, 2000).Emit(packet.Data[IPv6Packet.HeaderLength..], 0);
+        var beforeB = b.Ip6.Total;
+        Assert.Equal(Errno.None, r.SendVia(packet, V6("2001:db8:2::2")));
+        net.Loop.RunFor(2 * Nanos.PerSecond);
+
+        Assert.Equal(beforeB, b.Ip6.Total);
+        Assert.Equal(1, c.Ip6.CantForward);
+        Assert.Equal(0, net.Loop.Pool.Outstanding);
+    }
+}

@@ -34,17 +34,17 @@ public sealed partial class PfEngine : IDummynetClient
         }
 
         var a = r.Ast;
-        if (a.Route != PfRouteType.None && !a.RoutePool.Addresses.IsEmpty && _routeDepth == 0 && !pd.V6)
+        if (a.Route != PfRouteType.None && !a.RoutePool.Addresses.IsEmpty && _routeDepth == 0)
         {
             // pf_route: dup-to copies every packet; route-to takes packets in the rule's direction, reply-to the others.
             var ruleDirection = a.Direction == (inbound ? PfDirection.In : PfDirection.Out);
             if (a.Route == PfRouteType.DupTo)
             {
-                RouteVia(packet.Clone(), ifp, inbound, r, filterOut: false);
+                RouteVia(packet.Clone(), ifp, inbound, pd.V6, r, filterOut: false);
             }
             else if ((a.Route == PfRouteType.RouteTo) == ruleDirection)
             {
-                RouteVia(packet, ifp, inbound, r, filterOut: true);
+                RouteVia(packet, ifp, inbound, pd.V6, r, filterOut: true);
                 return PfilVerdict.Consumed;
             }
         }
@@ -81,15 +81,39 @@ public sealed partial class PfEngine : IDummynetClient
     }
 
     /// <summary>
-    /// pf_route for IPv4: picks the pool's interface and next hop, decrements the TTL of a packet routed from the input
-    /// side, runs pf's outbound test on the new interface, and hands the packet to <see cref="NetStack.SendVia"/>
-    /// (ARP, fragmentation, the interface's counters and taps). Takes ownership.
+    /// pf_route / pf_route6: picks the pool's interface and next hop (of the packet's family), decrements the TTL or hop
+    /// limit of a packet routed from the input side, runs pf's outbound test on the new interface, and hands the packet
+    /// to <see cref="NetStack.SendVia(Packet, IPv4Address)"/> (ARP, fragmentation, the interface's counters and taps) or
+    /// <see cref="NetStack.SendVia(Packet, IPv6Address, NetworkInterface?)"/> with the pool's interface (so a
+    /// link-local next hop works). Takes ownership.
     /// </summary>
-    private void RouteVia(Packet packet, NetworkInterface from, bool inbound, PfRuleC r, bool filterOut)
+    private void RouteVia(Packet packet, NetworkInterface from, bool inbound, bool v6, PfRuleC r, bool filterOut)
     {
         var pool = r.Ast.RoutePool;
-        var index = pool.Type == PfPoolType.RoundRobin && pool.Addresses.Length > 1 ? (int)(r.RoundRobin++ % (uint)pool.Addresses.Length) : 0;
-        var pa = pool.Addresses[index];
+        var family = v6 ? PfFamily.Inet6 : PfFamily.Inet;
+        var candidates = 0;
+        foreach (var c in pool.Addresses)
+        {
+            candidates += PoolFamilyFits(c, family) ? 1 : 0;
+        }
+
+        if (candidates == 0)
+        {
+            RouteDrop(packet);
+            return;
+        }
+
+        var pick = pool.Type == PfPoolType.RoundRobin && candidates > 1 ? (int)(r.RoundRobin++ % (uint)candidates) : 0;
+        PfPoolAddr pa = default!;
+        foreach (var c in pool.Addresses)
+        {
+            if (PoolFamilyFits(c, family) && pick-- == 0)
+            {
+                pa = c;
+                break;
+            }
+        }
+
         var name = pa.Interface ?? (pa.Address.Kind == PfAddrKind.DynamicInterface ? pa.Address.Name : null);
         var target = name is null ? from : _stack.FindInterface(name);
         packet.MakeWritable();
@@ -100,20 +124,32 @@ public sealed partial class PfEngine : IDummynetClient
             return;
         }
 
-        var gw = pa.Address.Kind == PfAddrKind.AddrMask && !pa.Address.IsAny && pa.Address.Address.Family == PfFamily.Inet
-            ? (uint)pa.Address.Address.Bits
-            : BinaryPrimitives.ReadUInt32BigEndian(d[16..]);
+        var explicitHop = pa.Address.Kind == PfAddrKind.AddrMask && !pa.Address.IsAny && pa.Address.Address.Family == family;
+        var gw = explicitHop ? pa.Address.Address.Bits : PfPacket.ReadAddr(d, v6 ? 24 : 16, v6);
         if (inbound)
         {
-            if (d[8] <= 1)
+            if (v6)
             {
-                RouteDrop(packet);
-                return;
-            }
+                if (d[7] <= 1)
+                {
+                    RouteDrop(packet);
+                    return;
+                }
 
-            var old = BinaryPrimitives.ReadUInt16BigEndian(d[8..]);
-            d[8]--;
-            BinaryPrimitives.WriteUInt16BigEndian(d[10..], PfRewrite.Fixup(BinaryPrimitives.ReadUInt16BigEndian(d[10..]), old, BinaryPrimitives.ReadUInt16BigEndian(d[8..])));
+                d[7]--;
+            }
+            else
+            {
+                if (d[8] <= 1)
+                {
+                    RouteDrop(packet);
+                    return;
+                }
+
+                var old = BinaryPrimitives.ReadUInt16BigEndian(d[8..]);
+                d[8]--;
+                BinaryPrimitives.WriteUInt16BigEndian(d[10..], PfRewrite.Fixup(BinaryPrimitives.ReadUInt16BigEndian(d[10..]), old, BinaryPrimitives.ReadUInt16BigEndian(d[8..])));
+            }
         }
 
         if (filterOut && (inbound || target != from))
@@ -122,7 +158,7 @@ public sealed partial class PfEngine : IDummynetClient
             PfilVerdict verdict;
             try
             {
-                verdict = Filter(packet, target, PfilDirection.Out, ipv6: false);
+                verdict = Filter(packet, target, PfilDirection.Out, v6);
             }
             finally
             {
@@ -141,7 +177,10 @@ public sealed partial class PfEngine : IDummynetClient
             }
         }
 
-        if (_stack.SendVia(packet, new IPv4Address(gw)) == Sluice.Stack.Sockets.Errno.None)
+        var err = v6
+            ? SendV6(packet, ToV6(gw), name is null ? null : target)
+            : _stack.SendVia(packet, new IPv4Address((uint)gw));
+        if (err == Sluice.Stack.Sockets.Errno.None)
         {
             Routed++;
         }
@@ -150,6 +189,12 @@ public sealed partial class PfEngine : IDummynetClient
             RouteDrops++;
         }
     }
+
+    private Sluice.Stack.Sockets.Errno SendV6(Packet packet, IPv6Address nextHop, NetworkInterface? ifp) =>
+        _stack.SendVia(packet, nextHop, ifp);
+
+    private static bool PoolFamilyFits(PfPoolAddr c, PfFamily family) =>
+        c.Address.Kind != PfAddrKind.AddrMask || c.Address.IsAny || c.Address.Address.Family == family;
 
     private void RouteDrop(Packet packet)
     {

@@ -727,7 +727,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                 m = v6 ? _stack.Routes6.Lookup(ToV6(addr)) is null : _stack.Routes4.Lookup(new Sluice.Wire.IPv4Address((uint)addr)) is null;
                 break;
             case PfAddrKind.UrpfFailed:
-                m = false;
+                m = UrpfFailed(v6, addr, ifp);
                 break;
             default:
                 m = false;
@@ -735,6 +735,43 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         }
 
         return m != a.Negated;
+    }
+
+    /// <summary>
+    /// pf_routable with an interface (uRPF): the route back to <paramref name="addr"/> must leave through
+    /// <paramref name="ifp"/>; no route at all fails too. Link-local IPv6 sources are scoped to the link and pass.
+    /// </summary>
+    private bool UrpfFailed(bool v6, UInt128 addr, NetworkInterface ifp)
+    {
+        int index;
+        if (v6)
+        {
+            var a6 = ToV6(addr);
+            if (a6.IsLinkLocal)
+            {
+                return false;
+            }
+
+            var r6 = _stack.Routes6.Lookup(a6);
+            if (r6 is null)
+            {
+                return true;
+            }
+
+            index = r6.InterfaceIndex;
+        }
+        else
+        {
+            var r4 = _stack.Routes4.Lookup(new Sluice.Wire.IPv4Address((uint)addr));
+            if (r4 is null)
+            {
+                return true;
+            }
+
+            index = r4.InterfaceIndex;
+        }
+
+        return index != ifp.Index;
     }
 
     internal static Sluice.Wire.IPv6Address ToV6(UInt128 a)

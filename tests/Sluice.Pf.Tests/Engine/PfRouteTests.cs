@@ -89,6 +89,84 @@ public sealed class PfRouteTests
         Assert.Equal(1UL, pf.Engine.Routed);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void RouteToForIPv6SendsToThePoolsNextHopIncludingALinkLocalOne(bool linkLocal)
+    {
+        // fw has no route to 2001:db8:99::/64; route-to hands it to wan through epair1a, by global or link-local address.
+        var net = new PfNet();
+        var log = new FrameLog();
+        net.WanIf.AddTap(log);
+        var wanLl = net.WanIf.IPv6Addresses.First(a => a.Address.IsLinkLocal).Address;
+        var hop = linkLocal ? wanLl.ToString() : "2001:db8:2::2";
+        var pf = net.Load($"pass in on $int_if route-to ($ext_if {hop}) inet6 proto udp from any to 2001:db8:99::/64\npass out all\n");
+        using var lanSock = PfNet.Bound(net.Lan, 4000, v6: true);
+        lanSock.SendTo("hello"u8, new InetEndpoint(PfNet.V6("2001:db8:99::5"), 53));
+        net.Loop.RunFor(Nanos.PerSecond);
+        var frame = log.Frames.Single(f => !f.Outbound && f.Frame.Length >= 54 && f.Frame[12] == 0x86 && f.Frame[13] == 0xdd && f.Frame[20] == 17).Frame;
+        Assert.Equal(net.WanIf.HardwareAddress, EthernetFrame.CreateUnchecked(frame).Destination);
+        var ip = IPv6Packet.CreateUnchecked(frame.AsSpan(14));
+        Assert.Equal(PfNet.V6("2001:db8:99::5"), ip.Destination);
+        Assert.Equal(63, ip.HopLimit);
+        Assert.Equal(1UL, pf.Engine.Routed);
+
+        // Without route-to fw has no route for it.
+        var net2 = new PfNet();
+        var log2 = new FrameLog();
+        net2.WanIf.AddTap(log2);
+        net2.Load("pass all\n");
+        using var s2 = PfNet.Bound(net2.Lan, 4000, v6: true);
+        s2.SendTo("hello"u8, new InetEndpoint(PfNet.V6("2001:db8:99::5"), 53));
+        net2.Loop.RunFor(Nanos.PerSecond);
+        Assert.DoesNotContain(log2.Frames, f => f.Frame.Length >= 54 && f.Frame[12] == 0x86 && f.Frame[20] == 17);
+    }
+
+    [Fact]
+    public void ReplyToAndDupToWorkForIPv6()
+    {
+        var net = new PfNet();
+        var pf = net.Load("pass in on $int_if dup-to ($ext_if 2001:db8:2::2) inet6 proto udp to port 53\npass out all\n");
+        using var lanSock = PfNet.Bound(net.Lan, 4000, v6: true);
+        using var wanSock = PfNet.Bound(net.Wan, 53, v6: true);
+        lanSock.SendTo("q"u8, new InetEndpoint(PfNet.V6("2001:db8:2::2"), 53));
+        net.Loop.RunFor(Nanos.PerSecond);
+        var buf = new byte[64];
+        var n = 0;
+        while (wanSock.TryReceive(buf, out _, out _))
+        {
+            n++;
+        }
+
+        Assert.Equal(2, n);
+        Assert.Equal(1UL, pf.Engine.Routed);
+
+        // reply-to: wan talks from 2001:db8:3::9, which fw routes to a next hop that does not exist.
+        static (bool Request, bool Reply) Exchange(string conf)
+        {
+            var net = new PfNet();
+            net.WanIf.AddAddress(PfNet.V6("2001:db8:3::9"), 128);
+            net.Loop.RunFor(3 * Nanos.PerSecond);
+            Assert.True(net.Fw.TryAddRoute(PfNet.V6("2001:db8:3::"), 64, PfNet.V6("2001:db8:2::99"), out _));
+            net.Load(conf);
+            var wan = net.Wan.OpenUdp(true);
+            Assert.Equal(Errno.None, wan.Bind(PfNet.V6("2001:db8:3::9"), 5000));
+            using var lan = PfNet.Bound(net.Lan, 7, v6: true);
+            var (request, from) = net.Udp(wan, lan, new InetEndpoint(PfNet.V6("2001:db8:1::2"), 7), "ping");
+            if (!request)
+            {
+                return (false, false);
+            }
+
+            var (reply, _) = net.Udp(lan, wan, from, "pong");
+            wan.Dispose();
+            return (true, reply);
+        }
+
+        Assert.Equal((true, false), Exchange("pass all\n"));
+        Assert.Equal((true, true), Exchange("pass in on $ext_if reply-to ($ext_if 2001:db8:2::2) inet6 proto udp to 2001:db8:1::2\npass out all\n"));
+    }
+
     [Fact]
     public void DnpipeDelaysMatchingPacketsInTheVnetsDummynetPipe()
     {

@@ -78,6 +78,24 @@ public sealed class TcpControlBlock : ITimerHandler
     // Per-connection counters (tcp_info).
     internal long RetransmittedPackets, RetransmittedBytes, SentPackets, SentBytes, ReceivedPackets, ReceivedBytes, OutOfOrderPackets;
 
+    /// <summary>RFC 2883 D-SACK: a duplicate range to report once, as the first SACK block of the next segment sent.</summary>
+    internal bool DsackPending;
+
+    internal uint DsackStart, DsackEnd;
+
+    /// <summary>tcp_update_dsack_list: records the duplicate range [start,end) unless one is already waiting.</summary>
+    internal void ReportDuplicate(uint start, uint end)
+    {
+        if (!SackEnabled || DsackPending || !Seq.Lt(start, end))
+        {
+            return;
+        }
+
+        DsackPending = true;
+        DsackStart = start;
+        DsackEnd = end;
+    }
+
     internal TcpControlBlock(TcpStack stack, ITcpFunctionBlock fb, ICongestionControl cc, bool ipv6)
     {
         Stack = stack;

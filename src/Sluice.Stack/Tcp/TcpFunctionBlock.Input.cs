@@ -8,6 +8,60 @@ public abstract partial class TcpFunctionBlockBase
 {
     void ITcpFunctionBlock.SegmentInput(TcpControlBlock tcb, ref TcpSegment s) => SegmentInput(tcb, ref s);
 
+    /// <summary>
+    /// tcp_twcheck (tcp_timewait.c): a segment for a connection in TIME_WAIT. Returns true when the TIME_WAIT
+    /// connection was closed and the segment must be looked up again (a new SYN for a listener).
+    /// </summary>
+    internal static bool TimeWaitCheck(TcpControlBlock tcb, ref TcpSegment s)
+    {
+        var stack = tcb.Stack;
+
+        // A RST is dropped: RFC 1337 (TIME-WAIT assassination hazards), Stevens vol. 2 p. 964.
+        if (s.Has(TcpFlags.Rst))
+        {
+            return false;
+        }
+
+        // A new connection request (SYN without ACK) above the old sequence space ends TIME_WAIT and starts over.
+        if ((s.Flags & (TcpFlags.Syn | TcpFlags.Ack)) == TcpFlags.Syn && Seq.Gt(s.Seq, tcb.RcvNxt))
+        {
+            Close(tcb, Errno.None);
+            return true;
+        }
+
+        if (!s.Has(TcpFlags.Ack))
+        {
+            return false;
+        }
+
+        // RFC 7323 §3.2: with timestamps negotiated, a segment without one is dropped unless tolerated.
+        if (tcb.TimestampsEnabled && !s.Options.HasTimestamps && stack.SysctlTolerateMissingTs.Value == 0)
+        {
+            return false;
+        }
+
+        var tlen = (uint)s.Payload.Length;
+
+        // A duplicate FIN restarts 2MSL.
+        if (s.Has(TcpFlags.Fin))
+        {
+            var end = s.Seq + tlen + (s.Has(TcpFlags.Syn) ? 1u : 0u);
+            if (end + 1 == tcb.RcvNxt)
+            {
+                stack.Net.Loop.ScheduleAfter(tcb.TwoMslTimer, 2 * stack.SysctlMsl.Value * Nanos.PerMillisecond);
+            }
+        }
+
+        // Acknowledge the segment unless it is a pure duplicate ACK (tcp_twrespond).
+        if (s.Flags != TcpFlags.Ack || tlen != 0
+            || s.Seq != tcb.RcvNxt || s.Ack != tcb.SndNxt)
+        {
+            AckNow(tcb, fromOutput: false);
+        }
+
+        return false;
+    }
+
     /// <summary>tcp_do_segment: RFC 9293 §3.10.7 for a connection past LISTEN.</summary>
     internal void SegmentInput(TcpControlBlock tcb, ref TcpSegment s)
     {
@@ -146,6 +200,7 @@ public abstract partial class TcpFunctionBlockBase
         var todrop = (int)(tcb.RcvNxt - seq);
         if (todrop > 0)
         {
+            var dropped = Math.Min(todrop, payload.Length);
             if (todrop > payload.Length || (todrop == payload.Length && !fin))
             {
                 stats.tcps_rcvduppack++;
@@ -162,6 +217,18 @@ public abstract partial class TcpFunctionBlockBase
             {
                 stats.tcps_rcvpartduppack++;
                 stats.tcps_rcvpartdupbyte += todrop;
+            }
+
+            // tcp_do_segment: the dropped duplicate range is reported as a D-SACK block (RFC 2883 §4.1.1) and
+            // acknowledged at once, as the next in-sequence segment would clear it.
+            if (dropped > 0 && tcb.SackEnabled)
+            {
+                tcb.ReportDuplicate(seq, seq + (uint)dropped);
+                tcb.Flags |= TcbFlags.AckNow;
+            }
+
+            if (todrop <= payload.Length && !(todrop == payload.Length && !fin))
+            {
                 payload = payload[todrop..];
             }
 
@@ -423,7 +490,22 @@ public abstract partial class TcpFunctionBlockBase
             else
             {
                 var offset = (int)(seq - tcb.RcvNxt);
-                if (offset > 0 && !tcb.Reass.Add(seq, seq + (uint)payload.Length))
+
+                // tcp_reass: data already held out of order is a duplicate; its first overlap is reported as D-SACK
+                // (RFC 2883 §4.2).
+                var segEnd = seq + (uint)payload.Length;
+                for (var i = 0; i < tcb.Reass.Count; i++)
+                {
+                    var overlapStart = Seq.Max(seq, tcb.Reass.Start(i));
+                    var overlapEnd = Seq.Min(segEnd, tcb.Reass.End(i));
+                    if (Seq.Lt(overlapStart, overlapEnd))
+                    {
+                        tcb.ReportDuplicate(overlapStart, overlapEnd);
+                        break;
+                    }
+                }
+
+                if (offset > 0 && !tcb.Reass.Add(seq, segEnd))
                 {
                     tcb.Flags |= TcbFlags.AckNow;
                     return;
@@ -455,6 +537,8 @@ public abstract partial class TcpFunctionBlockBase
 
         if (fin)
         {
+            // tcp_do_segment: a FIN is acknowledged at once, in order or not (an out-of-order one goes to tcp_reass).
+            tcb.Flags |= TcbFlags.AckNow;
             tcb.RemoteFinPending = true;
             tcb.RemoteFinSeq = seq + (uint)payload.Length;
         }

@@ -50,11 +50,18 @@ public sealed partial class TcpStack
             w.WriteTimestamps(o.TsVal, o.TsEcr);
         }
 
-        if (tcb is not null && (o.Flags & TcpFlags.Syn) == 0 && (o.Flags & TcpFlags.Rst) == 0 && tcb.SackEnabled && tcb.Reass.Count > 0)
+        if (tcb is not null && (o.Flags & TcpFlags.Syn) == 0 && (o.Flags & TcpFlags.Rst) == 0 && tcb.SackEnabled && (tcb.Reass.Count > 0 || tcb.DsackPending))
         {
             Span<(uint, uint)> blocks = stackalloc (uint, uint)[4];
             var n = 0;
             var r = tcb.Reass;
+            if (tcb.DsackPending)
+            {
+                // RFC 2883 §4: the D-SACK block comes first and is sent once (tcp_clean_dsack_blocks).
+                blocks[n++] = (tcb.DsackStart, tcb.DsackEnd);
+                tcb.DsackPending = false;
+            }
+
             if (r.Latest >= 0)
             {
                 blocks[n++] = (r.Start(r.Latest), r.End(r.Latest));

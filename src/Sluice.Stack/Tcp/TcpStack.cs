@@ -467,12 +467,29 @@ public sealed partial class TcpStack : IIpProtocolHandler
             IpEcn = ecn,
         };
         TcpSegmentOptions.Parse(tcp.Options, (flags & TcpFlags.Syn) != 0, out s.Options);
+        // tcp_input: with net.inet.tcp.drop_synfin every SYN|FIN segment is dropped, whatever the state.
+        if (SysctlDropSynFin.Value != 0 && (flags & (TcpFlags.Syn | TcpFlags.Fin)) == (TcpFlags.Syn | TcpFlags.Fin))
+        {
+            packet.Release();
+            return;
+        }
+
         var key = new TcpConnectionKey(dst, tcp.DestinationPort, src, tcp.SourcePort);
         if (_connections.TryGetValue(key, out var tcb))
         {
-            tcb.FunctionBlock.SegmentInput(tcb, ref s);
-            packet.Release();
-            return;
+            // tcp_input: TIME_WAIT is handled by tcp_twcheck; a new SYN that ends it is looked up again (findpcb).
+            if (tcb.State != TcpState.TimeWait)
+            {
+                tcb.FunctionBlock.SegmentInput(tcb, ref s);
+                packet.Release();
+                return;
+            }
+
+            if (!TcpFunctionBlockBase.TimeWaitCheck(tcb, ref s))
+            {
+                packet.Release();
+                return;
+            }
         }
 
         var listener = FindListener(dst, tcp.DestinationPort);

@@ -143,7 +143,7 @@ internal sealed class DnSchedInstance : ITimerHandler
         var now = _owner.Loop.Now;
         if (ReferenceEquals(timer, _linkTimer))
         {
-            Transmit(now);
+            Transmit(now, fromTimer: true);
             return;
         }
 
@@ -199,12 +199,17 @@ internal sealed class DnSchedInstance : ITimerHandler
     }
 
     /// <summary>Starts transmitting packets while the link is free at <paramref name="now"/>.</summary>
-    private void Transmit(long now)
+    /// <remarks>
+    /// A link timer that fires late (real time: the loop sleeps in whole milliseconds, the host schedules late) catches
+    /// up: the packets whose start time has passed go out at once, as dummynet does on each tick, so the long-run rate
+    /// stays exact. Only a link that was idle restarts its clock at <paramref name="now"/>.
+    /// </remarks>
+    private void Transmit(long now, bool fromTimer = false)
     {
         var link = _owner.LinkFor(Scheduler);
         var bw = link?.Bandwidth ?? 0;
         var delayNs = (link?.DelayMs ?? 0) * Nanos.PerMillisecond;
-        if (_linkFreeAt < now)
+        if (_linkFreeAt < now && !fromTimer)
         {
             // Idle: a burst allowance accumulates at line rate up to `burst` bytes.
             if (link is { Burst: > 0 } && bw > 0)

@@ -81,6 +81,9 @@ public sealed class TcpControlBlock : ITimerHandler
     /// <summary>RFC 2883 D-SACK: a duplicate range to report once, as the first SACK block of the next segment sent.</summary>
     internal bool DsackPending;
 
+    /// <summary>The ACK about to be sent is a window update after the application read (tcps_sndwinup, not tcps_sndacks).</summary>
+    internal bool WindowUpdateOnly;
+
     internal uint DsackStart, DsackEnd;
 
     /// <summary>tcp_update_dsack_list: records the duplicate range [start,end) unless one is already waiting.</summary>

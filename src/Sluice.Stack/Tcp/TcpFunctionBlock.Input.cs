@@ -702,7 +702,16 @@ public abstract partial class TcpFunctionBlockBase
 
     private static void AckNow(TcpControlBlock tcb, bool fromOutput = true)
     {
-        tcb.Stack.Statistics.tcps_sndacks++;
+        if (tcb.WindowUpdateOnly)
+        {
+            tcb.Stack.Statistics.tcps_sndwinup++;
+            tcb.WindowUpdateOnly = false;
+        }
+        else
+        {
+            tcb.Stack.Statistics.tcps_sndacks++;
+        }
+
         var o = AckSegment(tcb);
         if (fromOutput && tcb.Has(TcbFlags.SentFin) && tcb.State is TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck
             && tcb.SndUna != tcb.SndMax && tcb.Unsent <= 0)

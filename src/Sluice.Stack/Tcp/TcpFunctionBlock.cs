@@ -363,9 +363,12 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         var growth = now - Math.Max(advertised, 0);
         if (growth >= 2 * tcb.Mss || 2 * growth >= tcb.RecvBuffer.Capacity)
         {
-            tcb.Stack.Statistics.tcps_sndwinup++;
+            // tcp_output counts each segment once: an ACK forced by TF_ACKNOW as tcps_sndacks, a pure window update
+            // as tcps_sndwinup (and a data segment carrying it as tcps_sndpack).
+            tcb.WindowUpdateOnly = !tcb.Has(TcbFlags.AckNow);
             tcb.Flags |= TcbFlags.AckNow;
             Output(tcb);
+            tcb.WindowUpdateOnly = false;
         }
     }
 

@@ -156,5 +156,81 @@ public sealed partial class IpfwInstance
         _stack.Icmp6Error(packet, IcmpV6Type.DestinationUnreachable, (byte)code);
     }
 
+    /// <summary>
+    /// fwd ADDR: the packet leaves for next hop ADDR instead of its route (NetStack.SendVia). On input it is forwarded
+    /// (TTL decremented, time exceeded at 1); a next hop that is one of our own addresses delivers it as usual.
+    /// </summary>
+    private PfilVerdict Forward(Packet packet, ref PacketContext ctx, IpfwRule rule)
+    {
+        var text = rule.ForwardTo ?? string.Empty;
+        var comma = text.IndexOf(',', StringComparison.Ordinal);
+        var host = comma < 0 ? text : text[..comma];
+        if (!ctx.IPv6 && IPv4Address.TryParse(host, out var hop4))
+        {
+            if (_stack.IsLocalAddress(hop4))
+            {
+                return PfilVerdict.Pass;
+            }
+
+            if (ctx.Direction == PfilDirection.In && !DecrementTtl(packet, ref ctx))
+            {
+                return PfilVerdict.Drop;
+            }
+
+            _stack.SendVia(packet, hop4);
+            return PfilVerdict.Consumed;
+        }
+
+        if (ctx.IPv6 && IPv6Address.TryParse(host, out var hop6))
+        {
+            if (_stack.IsLocalAddress(hop6))
+            {
+                return PfilVerdict.Pass;
+            }
+
+            if (ctx.Direction == PfilDirection.In && !DecrementTtl(packet, ref ctx))
+            {
+                return PfilVerdict.Drop;
+            }
+
+            _stack.SendVia(packet, hop6);
+            return PfilVerdict.Consumed;
+        }
+
+        // An address of the other family: ipfw passes the packet on unchanged.
+        return PfilVerdict.Pass;
+    }
+
+    private bool DecrementTtl(Packet packet, ref PacketContext ctx)
+    {
+        if (ctx.Ttl <= 1)
+        {
+            if (ctx.IPv6)
+            {
+                _stack.Icmp6Error(packet, IcmpV6Type.TimeExceeded, 0);
+            }
+            else
+            {
+                _stack.IcmpError(packet, IcmpV4Type.TimeExceeded, 0);
+            }
+
+            return false;
+        }
+
+        packet.MakeWritable();
+        var d = packet.Data;
+        if (ctx.IPv6)
+        {
+            d[7]--;
+            return true;
+        }
+
+        var old = (ushort)((d[8] << 8) | d[9]);
+        d[8]--;
+        BinaryPrimitives.WriteUInt16BigEndian(d[10..], Checksum.Update(BinaryPrimitives.ReadUInt16BigEndian(d[10..]), old, (ushort)((d[8] << 8) | d[9])));
+        packet.Flags |= PacketFlags.Forwarded;
+        return true;
+    }
+
     private static IPv6Address V6(UInt128 a) => new((ulong)(a >> 64), (ulong)a);
 }

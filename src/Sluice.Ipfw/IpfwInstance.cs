@@ -500,8 +500,10 @@ public sealed partial class IpfwInstance : IPacketFilter, IDummynetClient
 
             switch (effective.Action)
             {
-                case IpfwAction.Allow or IpfwAction.Fwd:
+                case IpfwAction.Allow:
                     return PfilVerdict.Pass;
+                case IpfwAction.Fwd:
+                    return Forward(packet, ref ctx, effective);
                 case IpfwAction.Nat:
                     if (!RunNat(effective.Argument, packet, ref ctx))
                     {

@@ -226,3 +226,38 @@ public sealed class ActionLabTests
         Assert.Equal(data, received.ToArray());
     }
 }
+
+/// <summary>fwd in a lab: a destination r has no route for reaches h2 because a rule forwards it there.</summary>
+public sealed class ForwardLabTests
+{
+    [Fact]
+    public void FwdSendsThePacketToTheNextHopInsteadOfItsRoute()
+    {
+        const string Script = """
+            jexec h2 ifconfig epair1b inet 198.51.100.7/32 alias
+            jexec r ipfw -q add 100 fwd 203.0.113.5 ip from any to 198.51.100.7 in via epair0b
+            jexec r ipfw -q add 200 allow ip from any to any
+            jexec h1 ping -c 2 198.51.100.7
+            jexec r ipfw show 100
+
+            """;
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        using var lab = new Sluice.Cli.Lab(stdout, stderr);
+        Assert.True(lab.RunScriptText(LabFixture.Topology + Script, "fwd.lab") == 0, stderr.ToString() + stdout);
+        var output = stdout.ToString();
+        Assert.Contains("2 packets transmitted, 2 packets received", output, StringComparison.Ordinal);
+        Assert.Matches(@"00100 +2 +168 fwd 203\.0\.113\.5 ip from any to 198\.51\.100\.7 in via epair0b\n", output);
+        // The echo replies came back with TTL 63: r decremented the forwarded requests' TTL as ip_forward does.
+        Assert.Contains("ttl=63", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WithoutFwdTheDestinationIsUnreachable()
+    {
+        var stdout = new StringWriter();
+        using var lab = new Sluice.Cli.Lab(stdout, TextWriter.Null);
+        Assert.Equal(0, lab.RunScriptText(LabFixture.Topology + "jexec h2 ifconfig epair1b inet 198.51.100.7/32 alias\n! jexec h1 ping -c 1 -t 3 198.51.100.7\n", "nofwd.lab"));
+        Assert.DoesNotContain("1 packets received", stdout.ToString(), StringComparison.Ordinal);
+    }
+}

@@ -96,7 +96,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.SndBufSeq = tcb.Iss + 1;
         tcb.State = TcpState.SynSent;
         RequestOptions(tcb);
-        tcb.Mss = stack.MssFor(tcb.Key.RemoteAddress);
+        tcb.Mss = Math.Max(stack.MssFor(tcb.Key.RemoteAddress), 64);
         stack.Net.Loop.ScheduleAfter(tcb.KeepTimer, tcb.KeepInit);
         Output(tcb);
     }
@@ -159,7 +159,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.RcvNxt = irs + 1;
         tcb.RcvAdv = tcb.RcvNxt;
         tcb.PeerMss = mss;
-        tcb.Mss = Math.Min(stack.MssFor(tcb.Key.RemoteAddress), mss);
+        tcb.Mss = Math.Max(Math.Min(stack.MssFor(tcb.Key.RemoteAddress), mss), 64);
         if (windowScale >= 0)
         {
             tcb.Flags |= TcbFlags.ReqScale | TcbFlags.RcvdScale;

@@ -348,7 +348,10 @@ public sealed partial class TcpStack : IIpProtocolHandler
 
     // ---- Sizing ----
 
-    /// <summary>MSS for a peer: the route's or interface's MTU minus IP and TCP headers (tcp_maxmtu).</summary>
+    /// <summary>
+    /// MSS for a peer: the route's or interface's MTU minus IP and TCP headers (tcp_maxmtu, tcp_mssopt). This is what
+    /// the SYN advertises, with no floor (tcp_mssopt); the MSS used for sending is floored at 64 by tcp_mss_update.
+    /// </summary>
     internal int MssFor(InetAddress remote)
     {
         var ipHeader = remote.IsIPv6 ? 40 : 20;
@@ -369,7 +372,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             return (int)SysctlMssDflt.Value;
         }
 
-        return Math.Max(mtu - ipHeader - TcpPacket.MinimumHeaderLength, 64);
+        return Math.Max(mtu - ipHeader - TcpPacket.MinimumHeaderLength, 1);
     }
 
     /// <summary>Largest IP packet the link toward <paramref name="remote"/> takes for segmentation offload (0: none).</summary>

@@ -286,6 +286,20 @@ public abstract partial class TcpFunctionBlockBase
             if (Seq.Gt(ack, tcb.SndUna) && Seq.Leq(ack, tcb.SndMax))
             {
                 Established(tcb);
+
+                // tcp_reass(tp, NULL, ...): data held since the SYN becomes readable.
+                if (tcb.Reass.Count > 0 && tcb.Reass.Start(0) == tcb.RcvNxt)
+                {
+                    var end = tcb.Reass.Advance(tcb.RcvNxt);
+                    var gained = (int)(end - tcb.RcvNxt);
+                    tcb.RecvBuffer.Extend(gained);
+                    tcb.RcvNxt = end;
+                    tcb.ReceivedBytes += gained;
+                    stats.tcps_rcvpack++;
+                    stats.tcps_rcvbyte += gained;
+                    tcb.Socket?.OnReadable();
+                }
+
                 tcb.SndWnd = tiwin;
                 tcb.MaxSndWnd = Math.Max(tcb.MaxSndWnd, tiwin);
                 tcb.SndWl1 = seq - 1;
@@ -645,7 +659,19 @@ public abstract partial class TcpFunctionBlockBase
             return;
         }
 
-        // Simultaneous open (RFC 9293 §3.5, Figure 8): SYN-RECEIVED, resend our SYN with an ACK.
+        // Simultaneous open (RFC 9293 §3.5, Figure 8): SYN-RECEIVED, resend our SYN with an ACK. Data on the SYN is
+        // held like out-of-order data (tcp_do_segment queues it with tcp_reass until ESTABLISHED) and not yet
+        // acknowledged.
+        var synData = s.Payload;
+        if (synData.Length > 0)
+        {
+            var len = Math.Min(synData.Length, Math.Max(tcb.RecvBuffer.Free, 0));
+            if (len > 0 && tcb.Reass.Add(tcb.RcvNxt, tcb.RcvNxt + (uint)len))
+            {
+                tcb.RecvBuffer.WriteAt(tcb.RecvBuffer.Count, synData[..len]);
+            }
+        }
+
         tcb.State = TcpState.SynReceived;
         tcb.SndWl1 = s.Seq;
         tcb.SndNxt = tcb.Iss;

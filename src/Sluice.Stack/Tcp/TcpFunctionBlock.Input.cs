@@ -114,7 +114,8 @@ public abstract partial class TcpFunctionBlockBase
         {
             var inWindow = Seq.Geq(s.Seq, tcb.RcvNxt) && Seq.Lt(s.Seq, tcb.RcvNxt + Math.Max(rcvWnd, 1));
             // net.inet.tcp.insecure_rst: any in-window RST resets (RFC 793) instead of RFC 5961's exact match.
-            if (s.Seq == tcb.RcvNxt || (inWindow && (tcb.State == TcpState.SynReceived || stack.SysctlInsecureRst.Value != 0)))
+            // No exception for SYN-RECEIVED: tcp_do_segment and syncache_chkrst both challenge an inexact RST.
+            if (s.Seq == tcb.RcvNxt || (inWindow && stack.SysctlInsecureRst.Value != 0))
             {
                 var error = tcb.State switch
                 {

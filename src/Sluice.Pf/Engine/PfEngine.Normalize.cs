@@ -24,7 +24,7 @@ internal enum PfNormResult : byte
 
 public sealed partial class PfEngine
 {
-    private readonly Dictionary<(UInt128 Src, UInt128 Dst, ushort Id, byte Proto), PfFragmentQueue> _fragments = [];
+    private readonly Dictionary<(UInt128 Src, UInt128 Dst, uint Id, byte Proto, bool V6), PfFragmentQueue> _fragments = [];
     private int _fragmentCount;
     private bool _reassemble, _reassembleNoDf;
     private uint _fragLimit = 5000;
@@ -96,7 +96,7 @@ public sealed partial class PfEngine
     private Packet? Reassemble(Packet packet, ref PfPacket pd, bool more)
     {
         var data = packet.Data;
-        var key = (pd.Src, pd.Dst, BinaryPrimitives.ReadUInt16BigEndian(data[4..]), pd.Proto);
+        var key = (pd.Src, pd.Dst, (uint)BinaryPrimitives.ReadUInt16BigEndian(data[4..]), pd.Proto, false);
         var offset = pd.FragmentOffset;
         var length = pd.Length - pd.Offset;
         if (!_fragments.TryGetValue(key, out var q))
@@ -179,7 +179,7 @@ public sealed partial class PfEngine
         return whole;
     }
 
-    private void DropQueue((UInt128, UInt128, ushort, byte) key, PfFragmentQueue q)
+    private void DropQueue((UInt128, UInt128, uint, byte, bool) key, PfFragmentQueue q)
     {
         _fragments.Remove(key);
         foreach (var f in q.Fragments)
@@ -200,7 +200,7 @@ public sealed partial class PfEngine
         }
 
         var limit = (long)_timeouts[14] * Second;
-        List<(UInt128, UInt128, ushort, byte)>? dead = null;
+        List<(UInt128, UInt128, uint, byte, bool)>? dead = null;
         foreach (var (k, q) in _fragments)
         {
             if (q.Expire + limit <= now)
@@ -213,6 +213,227 @@ public sealed partial class PfEngine
         {
             DropQueue(k, _fragments[k]);
         }
+    }
+
+    /// <summary>
+    /// pf_normalize_ip6: with scrub rules only a matching one (not <c>no scrub</c>) normalizes; without any, always.
+    /// A fragment is always reassembled then (FreeBSD: "Fragment reassembly always performed for IPv6"): it is held
+    /// until its datagram is complete, and the datagram, without its fragment header, is what rules and states see.
+    /// </summary>
+    private PfNormResult NormalizeIPv6(Packet packet, ref PfPacket pd, PfRuleC? scrub, bool haveScrubRules, out Packet? whole)
+    {
+        whole = null;
+        if (haveScrubRules && (scrub is null || scrub.Ast.Action == PfAction.NoScrub))
+        {
+            return PfNormResult.Continue;
+        }
+
+        if (!pd.Fragment)
+        {
+            return PfNormResult.Continue;
+        }
+
+        var data = packet.Data[..pd.Length];
+        if (!FindFragmentHeader6(data, out var fragOff, out var prevNext))
+        {
+            Counters[(int)PfReason.Short]++;
+            return PfNormResult.Drop;
+        }
+
+        var fo = BinaryPrimitives.ReadUInt16BigEndian(data[(fragOff + 2)..]);
+        var more = (fo & 1) != 0;
+        var offset = fo & 0xfff8;
+        var start = fragOff + 8;
+        var length = pd.Length - start;
+        if ((more && (length & 7) != 0) || offset + length > 65535 || (more && length == 0))
+        {
+            Counters[(int)PfReason.Fragment]++;
+            return PfNormResult.Drop;
+        }
+
+        var key = (pd.Src, pd.Dst, BinaryPrimitives.ReadUInt32BigEndian(data[(fragOff + 4)..]), data[fragOff], true);
+        whole = Reassemble6(packet, key, offset, length, start, more, fragOff, prevNext);
+        return whole is null ? PfNormResult.Held : PfNormResult.Reassembled;
+    }
+
+    /// <summary>Finds the fragment header and the offset of the next-header field that names it.</summary>
+    private static bool FindFragmentHeader6(ReadOnlySpan<byte> data, out int fragOff, out int prevNext)
+    {
+        prevNext = 6;
+        var next = data[6];
+        var off = 40;
+        for (var hops = 0; hops < 8 && off + 8 <= data.Length; hops++)
+        {
+            if (next == 44)
+            {
+                fragOff = off;
+                return true;
+            }
+
+            if (next is not (0 or 43 or 60 or 51))
+            {
+                break;
+            }
+
+            var len = next == 51 ? (data[off + 1] + 2) * 4 : (data[off + 1] + 1) * 8;
+            prevNext = off;
+            next = data[off];
+            off += len;
+        }
+
+        fragOff = -1;
+        return false;
+    }
+
+    /// <summary>pf_reassemble6: queues the fragment (taking ownership) and returns the datagram once complete.</summary>
+    private Packet? Reassemble6(Packet packet, (UInt128, UInt128, uint, byte, bool) key, int offset, int length, int start, bool more, int fragOff, int prevNext)
+    {
+        if (!_fragments.TryGetValue(key, out var q))
+        {
+            if ((uint)_fragmentCount >= _fragLimit)
+            {
+                Counters[(int)PfReason.Memory]++;
+                packet.Release();
+                return null;
+            }
+
+            q = new PfFragmentQueue { Expire = Now };
+            _fragments[key] = q;
+        }
+
+        var end = offset + length;
+        var bad = (!more && q.Total >= 0 && q.Total != end) || (q.Total >= 0 && end > q.Total) || q.Fragments.Count >= 64;
+        var insertAt = q.Fragments.Count;
+        for (var i = 0; i < q.Fragments.Count && !bad; i++)
+        {
+            var f = q.Fragments[i];
+            bad = offset < f.Offset + f.Length && f.Offset < end;
+            if (f.Offset > offset && insertAt == q.Fragments.Count)
+            {
+                insertAt = i;
+            }
+        }
+
+        if (bad)
+        {
+            Counters[(int)PfReason.Fragment]++;
+            DropQueue(key, q);
+            packet.Release();
+            return null;
+        }
+
+        if (!more)
+        {
+            q.Total = end;
+        }
+
+        if (offset == 0)
+        {
+            q.FragOff = fragOff;
+            q.PrevNext = prevNext;
+        }
+
+        q.MaxLength = Math.Max(q.MaxLength, start + length);
+        q.Fragments.Insert(insertAt, (offset, length, start, packet));
+        _fragmentCount++;
+        if (q.Total < 0)
+        {
+            return null;
+        }
+
+        var expected = 0;
+        foreach (var f in q.Fragments)
+        {
+            if (f.Offset != expected)
+            {
+                return null;
+            }
+
+            expected += f.Length;
+        }
+
+        if (expected != q.Total)
+        {
+            return null;
+        }
+
+        var first = q.Fragments[0];
+        var hlen = q.FragOff;
+        if (hlen - 40 + q.Total > 65535)
+        {
+            Counters[(int)PfReason.Fragment]++;
+            DropQueue(key, q);
+            return null;
+        }
+
+        var whole = _stack.Pool.Rent(hlen + q.Total);
+        whole.CopyMetadataFrom(first.Packet);
+        var w = whole.Data;
+        var fd = first.Packet.Data;
+        fd[..hlen].CopyTo(w);
+        w[q.PrevNext] = fd[hlen];
+        foreach (var f in q.Fragments)
+        {
+            f.Packet.Data.Slice(f.HeaderLength, f.Length).CopyTo(w[(hlen + f.Offset)..]);
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(w[4..], (ushort)(hlen - 40 + q.Total));
+        _reassembled6Info = (hlen, q.MaxLength, key.Item3);
+        DropQueue(key, q);
+        return whole;
+    }
+
+    /// <summary>
+    /// pf_refragment6: cuts a datagram pf reassembled back into fragments no larger than the largest one that arrived,
+    /// with the original identification, the unfragmentable headers in each. Takes ownership.
+    /// </summary>
+    internal List<Packet> Refragment6(Packet whole, int hlen, int maxLength, uint id)
+    {
+        var list = new List<Packet>();
+        var d = whole.Data;
+        var nextField = FindNextHeaderField6(d, hlen);
+        var upper = d[nextField];
+        var chunk = (maxLength - hlen - 8) & ~7;
+        var payload = d.Length - hlen;
+        if (chunk < 8 || payload <= chunk)
+        {
+            list.Add(whole);
+            return list;
+        }
+
+        for (var off = 0; off < payload; off += chunk)
+        {
+            var n = Math.Min(chunk, payload - off);
+            var f = _stack.Pool.Rent(hlen + 8 + n);
+            f.CopyMetadataFrom(whole);
+            var fd = f.Data;
+            d[..hlen].CopyTo(fd);
+            fd[nextField] = 44;
+            fd[hlen] = upper;
+            fd[hlen + 1] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(fd[(hlen + 2)..], (ushort)(off | (off + n < payload ? 1 : 0)));
+            BinaryPrimitives.WriteUInt32BigEndian(fd[(hlen + 4)..], id);
+            d.Slice(hlen + off, n).CopyTo(fd[(hlen + 8)..]);
+            BinaryPrimitives.WriteUInt16BigEndian(fd[4..], (ushort)(hlen - 40 + 8 + n));
+            list.Add(f);
+        }
+
+        whole.Release();
+        return list;
+    }
+
+    /// <summary>The offset of the next-header field naming the header at <paramref name="hlen"/>.</summary>
+    private static int FindNextHeaderField6(ReadOnlySpan<byte> d, int hlen)
+    {
+        var field = 6;
+        var off = 40;
+        while (off < hlen)
+        {
+            field = off;
+            off += (d[off + 1] + 1) * 8;
+        }
+
+        return field;
     }
 
     /// <summary>The first matching scrub rule (pf_normalize_ip's loop is first-match), or null.</summary>
@@ -367,5 +588,6 @@ internal sealed class PfFragmentQueue
 {
     public readonly List<(int Offset, int Length, int HeaderLength, Packet Packet)> Fragments = [];
     public int Total = -1;
+    public int FragOff, PrevNext, MaxLength;
     public long Expire;
 }

@@ -346,7 +346,20 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                 case PfNormResult.Held:
                     return PfilVerdict.Consumed;
                 case PfNormResult.Reassembled:
-                    ContinueReassembled(whole!, ifp, direction, scrub, haveScrub);
+                    ContinueReassembled(whole!, ifp, direction, scrub, haveScrub, false);
+                    return PfilVerdict.Consumed;
+            }
+        }
+        else if (ipv6 && pd.Fragment)
+        {
+            switch (NormalizeIPv6(packet, ref pd, scrub, haveScrub, out var whole))
+            {
+                case PfNormResult.Drop:
+                    return PfilVerdict.Drop;
+                case PfNormResult.Held:
+                    return PfilVerdict.Consumed;
+                case PfNormResult.Reassembled:
+                    ContinueReassembled(whole!, ifp, direction, scrub, haveScrub, true);
                     return PfilVerdict.Consumed;
             }
         }
@@ -354,13 +367,38 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         return TestNormalized(packet, ifp, inbound, ref pd, scrub, haveScrub);
     }
 
+    private (int HeaderLength, int MaxLength, uint Id) _reassembled6Info;
+
+    /// <summary>IPv6 datagrams pf reassembled, filtered whole and sent out as fragments again (pf_refragment6).</summary>
+    public ulong Refragmented6 { get; private set; }
+
+    /// <summary>
+    /// Sends a passed, reassembled IPv6 datagram on as fragments no larger than the largest that arrived. Outbound this
+    /// is pf_refragment6. Inbound the stack's forwarding path checks the MTU before its output hook (FreeBSD's
+    /// ip6_forward runs the hook first), so the fragments go on instead and pf's outbound test reassembles them again:
+    /// rules and states see the whole datagram in both directions.
+    /// </summary>
+    private void SendRefragmented6(Packet whole, NetworkInterface ifp, (int HeaderLength, int MaxLength, uint Id) info, PfilDirection direction)
+    {
+        if (direction == PfilDirection.Out)
+        {
+            Refragmented6++;
+        }
+
+        foreach (var f in Refragment6(whole, info.HeaderLength, info.MaxLength, info.Id))
+        {
+            _stack.Reinject(f, ifp, direction, true, this);
+        }
+    }
+
     /// <summary>
     /// Filters a datagram pf reassembled (it now owns it) and, when it passes, sends it on from pf's hook with
     /// <see cref="NetStack.Reinject"/>; the fragment that completed it was consumed.
     /// </summary>
-    private void ContinueReassembled(Packet whole, NetworkInterface ifp, PfilDirection direction, PfRuleC? scrub, bool haveScrub)
+    private void ContinueReassembled(Packet whole, NetworkInterface ifp, PfilDirection direction, PfRuleC? scrub, bool haveScrub, bool v6)
     {
-        var reason = PfPacket.Parse(whole.Data, false, out var pd);
+        var info = _reassembled6Info;
+        var reason = PfPacket.Parse(whole.Data, v6, out var pd);
         if (reason != PfReason.Match)
         {
             Counters[(int)reason]++;
@@ -370,6 +408,9 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
         switch (TestNormalized(whole, ifp, direction == PfilDirection.In, ref pd, scrub, haveScrub))
         {
+            case PfilVerdict.Pass when v6:
+                SendRefragmented6(whole, ifp, info, direction);
+                break;
             case PfilVerdict.Pass:
                 _stack.Reinject(whole, ifp, direction, false, this);
                 break;

@@ -75,14 +75,14 @@ public sealed partial class IpfwInstance
         rule.Logged++;
         LoggedPackets++;
         var ifp = LogInterface;
-        // The frame goes past ipfw0's taps through its input path; its destination "DDDDDD" is not ipfw0's address, so
-        // ether_input drops it there. (A public way to tap an interface directly would avoid the input counters.)
+        // ip_fw_log.c (verbose=0): the packet goes to ipfw0's BPF taps only, behind a fake Ethernet header.
         var frame = _stack.Pool.Rent(14 + packet.Length);
         var d = frame.Data;
         "DDDDDDSSSSSS"u8.CopyTo(d);
         BinaryPrimitives.WriteUInt16BigEndian(d[12..], ctx.IPv6 ? (ushort)0x86dd : (ushort)0x0800);
         packet.Data.CopyTo(d[14..]);
-        ifp.Deliver(frame);
+        ifp.Capture(d, outbound: true);
+        frame.Release();
     }
 
     /// <summary>send_reject with ICMP_REJECT_RST: a TCP RST to the sender of a TCP segment that is not itself a RST.</summary>

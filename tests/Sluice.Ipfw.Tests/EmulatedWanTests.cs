@@ -25,8 +25,9 @@ public sealed class EmulatedWanTests
         var elapsed = wan.Now - start;
         Assert.Equal(SHA256.HashData(Expected(1024)), SHA256.HashData(body));
         // Handshake (one 200 ms round trip) then request and response (another): at least 400 ms.
+        // (No upper bound: while HttpClient's continuations run on the thread pool, an idle loop may step virtual time
+        // ahead in 10 ms increments, so the total depends on how busy the machine is.)
         Assert.True(elapsed >= 400 * Nanos.PerMillisecond, $"elapsed {elapsed / 1e6} ms");
-        Assert.True(elapsed < 2 * Nanos.PerSecond, $"elapsed {elapsed / 1e6} ms");
     }
 
     [Fact]

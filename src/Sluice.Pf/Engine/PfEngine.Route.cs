@@ -190,8 +190,26 @@ public sealed partial class PfEngine : IDummynetClient
         }
     }
 
-    private Sluice.Stack.Sockets.Errno SendV6(Packet packet, IPv6Address nextHop, NetworkInterface? ifp) =>
-        _stack.SendVia(packet, nextHop, ifp);
+    /// <summary>SendVia for IPv6; a datagram pf reassembled leaves as fragments again (pf_route6 → pf_refragment6).</summary>
+    private Sluice.Stack.Sockets.Errno SendV6(Packet packet, IPv6Address nextHop, NetworkInterface? ifp)
+    {
+        if (!ReferenceEquals(packet, _whole6.Packet))
+        {
+            return _stack.SendVia(packet, nextHop, ifp);
+        }
+
+        var info = _whole6.Info;
+        _whole6 = (null, default);
+        Refragmented6++;
+        var err = Sluice.Stack.Sockets.Errno.None;
+        foreach (var f in Refragment6(packet, info.HeaderLength, info.MaxLength, info.Id))
+        {
+            var e = _stack.SendVia(f, nextHop, ifp);
+            err = e != Sluice.Stack.Sockets.Errno.None ? e : err;
+        }
+
+        return err;
+    }
 
     private static bool PoolFamilyFits(PfPoolAddr c, PfFamily family) =>
         c.Address.Kind != PfAddrKind.AddrMask || c.Address.IsAny || c.Address.Address.Family == family;

@@ -369,6 +369,9 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
     private (int HeaderLength, int MaxLength, uint Id) _reassembled6Info;
 
+    /// <summary>The reassembled IPv6 datagram being filtered now (route-to refragments it), with its fragment layout.</summary>
+    private (Packet? Packet, (int HeaderLength, int MaxLength, uint Id) Info) _whole6;
+
     /// <summary>IPv6 datagrams pf reassembled, filtered whole and sent out as fragments again (pf_refragment6).</summary>
     public ulong Refragmented6 { get; private set; }
 
@@ -406,7 +409,19 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             return;
         }
 
-        switch (TestNormalized(whole, ifp, direction == PfilDirection.In, ref pd, scrub, haveScrub))
+        var saved = _whole6;
+        _whole6 = v6 ? (whole, info) : (null, default);
+        PfilVerdict verdict;
+        try
+        {
+            verdict = TestNormalized(whole, ifp, direction == PfilDirection.In, ref pd, scrub, haveScrub);
+        }
+        finally
+        {
+            _whole6 = saved;
+        }
+
+        switch (verdict)
         {
             case PfilVerdict.Pass when v6:
                 SendRefragmented6(whole, ifp, info, direction);

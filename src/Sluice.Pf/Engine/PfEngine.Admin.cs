@@ -59,7 +59,7 @@ public sealed partial class PfEngine
             var dst = s.Inbound ? s.Src : s.Dst;
             if (proto == 6)
             {
-                sb.Append("   ").Append(PfTcpState.Names[Math.Min((int)src.State, 10)]).Append(':').Append(PfTcpState.Names[Math.Min((int)dst.State, 10)]).Append('\n');
+                sb.Append("   ").Append(TcpStatePair(src.State, dst.State)).Append('\n');
             }
             else if (proto == 17 || (proto != 1 && proto != 58))
             {
@@ -275,4 +275,11 @@ public sealed partial class PfEngine
             }
         }
     }
+
+    /// <summary>print_state's TCP state column: both peers' states, or PROXY:SRC / PROXY:DST during synproxy.</summary>
+    private static string TcpStatePair(byte src, byte dst) =>
+        src <= PfTcpState.TimeWait && dst <= PfTcpState.TimeWait ? PfTcpState.Names[src] + ":" + PfTcpState.Names[dst]
+        : src == PfTcpState.ProxySrc || dst == PfTcpState.ProxySrc ? "PROXY:SRC"
+        : src == PfTcpState.ProxyDst || dst == PfTcpState.ProxyDst ? "PROXY:DST"
+        : $"<BAD STATE LEVELS {src}:{dst}>";
 }

@@ -237,6 +237,12 @@ public sealed partial class PfEngine
             sn.States++;
         }
 
+        if (pd.Proto == PfPacket.Tcp && r.Ast.KeepState == PfKeepState.Synproxy && (pd.TcpFlags & 0x12) == 0x02)
+        {
+            SynproxyStart(s, packet, ref pd);
+            return PfReason.Synproxy;
+        }
+
         return PfReason.Match;
     }
 

@@ -94,6 +94,14 @@ public sealed partial class PfEngine
         ref var dst = ref fromSrc ? ref s.Dst : ref s.Src;
         var flags = pd.TcpFlags;
         const byte Syn = 0x02, AckF = 0x10;
+        if (src.State >= PfTcpState.ProxySrc || dst.State >= PfTcpState.ProxySrc || s.Src.State >= PfTcpState.ProxySrc)
+        {
+            // pf_synproxy: pf consumes every packet until both handshakes are done (PF_SYNPROXY_DROP).
+            Synproxy(s, fromSrc, ref pd);
+            action = Config.PfAction.Block;
+            reason = PfReason.Synproxy;
+            return true;
+        }
 
         // A new SYN on a closed connection: the old state is dead (pf unlinks it and drops this packet).
         if ((flags & (Syn | AckF)) == Syn && dst.State >= PfTcpState.FinWait2 && src.State >= PfTcpState.FinWait2)

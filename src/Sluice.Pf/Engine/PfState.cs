@@ -54,7 +54,7 @@ internal struct PfStatePeer
 internal static class PfTcpState
 {
     public const byte Closed = 0, Listen = 1, SynSent = 2, SynReceived = 3, Established = 4, CloseWait = 5, FinWait1 = 6,
-        Closing = 7, LastAck = 8, FinWait2 = 9, TimeWait = 10;
+        Closing = 7, LastAck = 8, FinWait2 = 9, TimeWait = 10, ProxySrc = 11, ProxyDst = 12;
 
     public static readonly string[] Names =
         ["CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT"];
@@ -79,6 +79,7 @@ internal sealed class PfState
     public PfSourceNode? SourceNode;
     public int ListIndex = -1;
     public uint[]? RuleTimeouts;
+    public ushort ProxyMss; // synproxy: the MSS pf announced to the client and asks the server for
 }
 
 /// <summary>A source-tracking node (pf's <c>pf_ksrc_node</c>): per source address, per rule or global.</summary>

@@ -494,14 +494,15 @@ internal sealed class Pfctl : ITool
         var e = pf.Engine;
         var up = Math.Max(0, (ctx.Stack.Loop.Now - e.EnabledSince) / 1_000_000_000L);
         var status = pf.Enabled ? string.Create(CultureInfo.InvariantCulture, $"Status: Enabled for {up / 86400} days {up / 3600 % 24:00}:{up / 60 % 60:00}:{up % 60:00}") : "Status: Disabled";
-        var secs = Math.Max(1.0, up);
+        // print_status: a rate only once pf has run for a second (runtime > 0), else blank.
+        string Rate(ulong v) => up > 0 ? string.Create(CultureInfo.InvariantCulture, $"{(double)v / up,14:0.0}/s") : new string(' ', 14);
         var debug = pf.Debug switch { "none" => "Debug: None", "misc" => "Debug: Misc", "loud" => "Debug: Loud", _ => "Debug: Urgent" };
         ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"{status,-44}{debug,15}\n\n"));
         ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"{"State Table",-27} {"Total",14} {"Rate",16}\n"));
         ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {"current entries",-25} {e.StateCount,14} {string.Empty,14}\n"));
         foreach (var (n, v) in new[] { ("searches", e.Searches), ("inserts", e.Inserts), ("removals", e.Removals) })
         {
-            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {n,-25} {v,14} {v / secs,14:0.0}/s\n"));
+            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {n,-25} {v,14} {Rate(v)}\n"));
         }
 
         ctx.Out.Write("Counters\n");
@@ -509,7 +510,7 @@ internal sealed class Pfctl : ITool
         for (var i = 0; i < names.Length; i++)
         {
             var v = e.Counters[i];
-            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {names[i],-25} {v,14} {v / secs,14:0.0}/s\n"));
+            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {names[i],-25} {v,14} {Rate(v)}\n"));
         }
     }
 

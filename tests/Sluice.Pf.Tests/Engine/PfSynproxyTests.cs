@@ -14,10 +14,10 @@ public sealed class PfSynproxyTests
 
     private static byte[] Bytes(int n, int seed) => [.. Enumerable.Range(0, n).Select(i => (byte)((i * 31) + seed))];
 
-    private static TcpSocket Listener(NetStack s)
+    private static TcpSocket Listener(NetStack s, bool v6 = false)
     {
-        var l = s.OpenTcp();
-        Assert.Equal(Errno.None, l.Bind(IPv4Address.Any, 22));
+        var l = s.OpenTcp(v6);
+        Assert.Equal(Errno.None, v6 ? l.Bind(IPv6Address.Any, 22) : l.Bind(IPv4Address.Any, 22));
         Assert.Equal(Errno.None, l.Listen(16));
         return l;
     }
@@ -66,6 +66,26 @@ public sealed class PfSynproxyTests
         Assert.Contains("ESTABLISHED:ESTABLISHED", pf.Engine.FormatStates());
         client.Dispose();
         server.Dispose();
+    }
+
+    [Fact]
+    public void SynproxyWorksForIPv6()
+    {
+        var net = new PfNet();
+        var pf = net.Load(Conf);
+        using var listener = Listener(net.Lan, v6: true);
+        var client = net.Wan.OpenTcp(true);
+        Assert.Equal(Errno.EINPROGRESS, client.Connect(new InetEndpoint(PfNet.V6("2001:db8:1::2"), 22)));
+        net.Loop.RunFor(Nanos.PerSecond);
+        Assert.Equal(TcpState.Established, client.State);
+        Assert.Equal(Errno.None, listener.TryAccept(out var server));
+        Assert.True(pf.Engine.Counters[(int)Sluice.Pf.Engine.PfReason.Synproxy] >= 3);
+        var up = Bytes(50_000, 3);
+        Assert.Equal(up, Pump(net, client, server!, up));
+        var down = Bytes(70_000, 5);
+        Assert.Equal(down, Pump(net, server!, client, down));
+        client.Dispose();
+        server!.Dispose();
     }
 
     [Fact]

@@ -15,6 +15,7 @@ public sealed partial class PfEngine : IDummynetClient
     internal const uint DummynetCookie = 0x4000_0000;
 
     private int _routeDepth;
+    private Packet? _whole6Copy;
 
     /// <summary>Packets route-to/reply-to/dup-to sent, and those dropped because the next hop was unusable.</summary>
     public ulong Routed { get; private set; }
@@ -40,7 +41,14 @@ public sealed partial class PfEngine : IDummynetClient
             var ruleDirection = a.Direction == (inbound ? PfDirection.In : PfDirection.Out);
             if (a.Route == PfRouteType.DupTo)
             {
-                RouteVia(packet.Clone(), ifp, inbound, pd.V6, r, filterOut: false);
+                var copy = packet.Clone();
+                if (ReferenceEquals(packet, _whole6.Packet))
+                {
+                    _whole6Copy = copy; // the copy of a reassembled datagram leaves as fragments too
+                }
+
+                RouteVia(copy, ifp, inbound, pd.V6, r, filterOut: false);
+                _whole6Copy = null;
             }
             else if ((a.Route == PfRouteType.RouteTo) == ruleDirection)
             {
@@ -193,13 +201,20 @@ public sealed partial class PfEngine : IDummynetClient
     /// <summary>SendVia for IPv6; a datagram pf reassembled leaves as fragments again (pf_route6 → pf_refragment6).</summary>
     private Sluice.Stack.Sockets.Errno SendV6(Packet packet, IPv6Address nextHop, NetworkInterface? ifp)
     {
-        if (!ReferenceEquals(packet, _whole6.Packet))
+        var info = _whole6.Info;
+        if (ReferenceEquals(packet, _whole6Copy))
+        {
+            _whole6Copy = null;
+        }
+        else if (ReferenceEquals(packet, _whole6.Packet))
+        {
+            _whole6 = (null, default);
+        }
+        else
         {
             return _stack.SendVia(packet, nextHop, ifp);
         }
 
-        var info = _whole6.Info;
-        _whole6 = (null, default);
         Refragmented6++;
         var err = Sluice.Stack.Sockets.Errno.None;
         foreach (var f in Refragment6(packet, info.HeaderLength, info.MaxLength, info.Id))

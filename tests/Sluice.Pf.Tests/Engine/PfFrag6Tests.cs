@@ -132,4 +132,20 @@ public sealed class PfFrag6Tests
         Assert.Equal(1UL, pf.Engine.Refragmented6);
         Assert.True(pf.Engine.Routed >= 1);
     }
+
+    [Fact]
+    public void DupToCopiesAReassembledIPv6DatagramAsFragments()
+    {
+        // fw has no route to 2001:db8:99::/64: only dup-to's copy leaves, to wan, as fragments.
+        var net = new PfNet();
+        var log = new FrameLog();
+        net.WanIf.AddTap(log);
+        var pf = net.Load("pass in on $int_if dup-to ($ext_if 2001:db8:2::2) inet6 proto udp to port 53\npass out all\n");
+        using var lan = PfNet.Bound(net.Lan, 4000, v6: true);
+        lan.SendTo(Payload(4000), new InetEndpoint(PfNet.V6("2001:db8:99::5"), 53));
+        net.Loop.RunFor(Nanos.PerSecond);
+        var frags = log.Frames.Where(f => !f.Outbound && f.Frame.Length > 54 && f.Frame[12] == 0x86 && f.Frame[13] == 0xdd && f.Frame[20] == 44).ToList();
+        Assert.Equal(4008, frags.Sum(f => IPv6Packet.CreateUnchecked(f.Frame.AsSpan(14)).PayloadLength - 8));
+        Assert.Equal(1UL, pf.Engine.Routed);
+    }
 }

@@ -253,27 +253,40 @@ public sealed partial class NetStack
         }
 
         var mtu = route.Mtu > 0 ? Math.Min(route.Mtu, outIf.Mtu) : outIf.Mtu;
-        if (packet.Length > mtu)
-        {
-            Ip6.CantForward++;
-            Icmp6Error(packet, IcmpV6Type.PacketTooBig, 0, mtu);
-            packet.Release();
-            return;
-        }
-
         packet.MakeWritable();
         ip = IPv6Packet.CreateUnchecked(packet.Data);
         ip.HopLimit--;
         packet.Flags |= PacketFlags.Forwarded;
-        Ip6.Forwarded++;
         route.Uses++;
         var nextHop = route.Gateway ?? ip.Destination;
+
+        // ip6_forward: the output hooks run first (pf may reassemble or refragment), then the MTU check.
         if (!RunOutputFilter(packet, outIf, ipv6: true, out _))
         {
             return;
         }
 
+        if (TooBigToForward6(packet, mtu))
+        {
+            return;
+        }
+
+        Ip6.Forwarded++;
         IPv6Transmit(outIf, packet, nextHop, mtu);
+    }
+
+    /// <summary>A forwarded IPv6 packet larger than the link MTU: packet too big to the source (RFC 8200 5), released.</summary>
+    private bool TooBigToForward6(Packet packet, int mtu)
+    {
+        if (packet.Length <= mtu)
+        {
+            return false;
+        }
+
+        Ip6.CantForward++;
+        Icmp6Error(packet, IcmpV6Type.PacketTooBig, 0, mtu);
+        packet.Release();
+        return true;
     }
 
     /// <summary>
@@ -401,6 +414,12 @@ public sealed partial class NetStack
         var nextHop = (route.Flags & Routing.RouteFlags.Gateway) != 0 && route.Gateway is { } gw ? gw : destination;
         if (packet.Length > mtu && !IsSegmentOffload(outIf, packet))
         {
+            // Only the source fragments IPv6; a forwarded packet (re-injected after a filter) gets packet too big.
+            if ((packet.Flags & PacketFlags.Forwarded) != 0)
+            {
+                return TooBigToForward6(packet, mtu) ? Errno.EMSGSIZE : Errno.None;
+            }
+
             return Fragment6AndSend(outIf, packet, nextHop, mtu);
         }
 

@@ -67,6 +67,9 @@ internal sealed class DnFlowQueue
     public int LastCount;
     public bool Dropping;
 
+    // PIE (RFC 8033) state, created with the first packet a PIE queue or FQ-PIE flow sees.
+    public PieState? Pie;
+
     // RED average (scaled by 2^16) and idle start.
     public long RedAverage;
     public long RedCount;

@@ -54,6 +54,9 @@ internal sealed class DnSchedInstance : ITimerHandler
 
     public IEnumerable<DnFlowQueue> Queues => _queues.Values;
 
+    /// <summary>Every queue, the FIFO's included.</summary>
+    public IEnumerable<DnFlowQueue> AllQueues => _fifo is null ? _queues.Values : _queues.Values.Append(_fifo);
+
     /// <summary>The queue of <paramref name="fs"/> for <paramref name="id"/> in this instance, created on first use.</summary>
     public DnFlowQueue GetQueue(DnFlowset fs, in FlowId id)
     {
@@ -171,6 +174,7 @@ internal sealed class DnSchedInstance : ITimerHandler
         _owner.Loop.Cancel(_delayTimer);
         foreach (var q in _queues.Values)
         {
+            q.Pie?.Deactivate();
             while (q.Dequeue() is { } e)
             {
                 _owner.DropEntry(e);
@@ -179,6 +183,7 @@ internal sealed class DnSchedInstance : ITimerHandler
 
         if (_fifo is not null)
         {
+            _fifo.Pie?.Deactivate();
             while (_fifo.Dequeue() is { } e)
             {
                 _owner.DropEntry(e);
@@ -450,7 +455,7 @@ internal sealed class DnSchedInstance : ITimerHandler
         return null;
     }
 
-    /// <summary>FQ-CoDel (RFC 8290): new flows first, then old flows, deficit round robin with a byte quantum.</summary>
+    /// <summary>FQ-CoDel (RFC 8290), and FQ-PIE: new flows first, then old flows, deficit round robin with a byte quantum.</summary>
     private DnEntry? DequeueFq(long now)
     {
         var quantum = Scheduler.Config.Parameters?.Quantum ?? 1514;
@@ -493,6 +498,11 @@ internal sealed class DnSchedInstance : ITimerHandler
                 else
                 {
                     q.Active = false;
+                    if (Scheduler.Type is DnSchedulerType.FqPie)
+                    {
+                        // An FQ-PIE flow that leaves the schedule stops its PIE (it restarts from scratch when it builds up).
+                        q.Pie?.Deactivate();
+                    }
                 }
 
                 continue;
@@ -510,7 +520,13 @@ internal sealed class DnSchedInstance : ITimerHandler
             : q.Flowset?.Config.Aqm is { Name: "codel" } a ? a : null;
         if (codel is null)
         {
-            return Pop(q);
+            var popped = Pop(q);
+            if (popped is not null && q.Pie is { Active: true } pie)
+            {
+                pie.OnDequeue(popped, now);
+            }
+
+            return popped;
         }
 
         var target = codel.TargetUs * Nanos.PerMicrosecond;

@@ -80,14 +80,26 @@ public sealed record DnAqmConfig
     /// <summary>PIE max_burst (µs).</summary>
     public long MaxBurstUs { get; init; } = 150_000;
 
-    /// <summary>PIE max_ecnth.</summary>
-    public double MaxEcnth { get; init; } = 0.99;
+    /// <summary>PIE max_ecnth: ECN marks instead of drops only below this probability.</summary>
+    public double MaxEcnth { get; init; } = 0.1;
 
     /// <summary>PIE alpha.</summary>
     public double Alpha { get; init; } = 0.125;
 
     /// <summary>PIE beta.</summary>
     public double Beta { get; init; } = 1.25;
+
+    /// <summary>PIE <c>capdrop</c>: increases capped at 2% once the probability reaches 10% (default on).</summary>
+    public bool CapDrop { get; init; } = true;
+
+    /// <summary>PIE <c>dre</c>: queue delay from the departure rate (default); <c>ts</c> (false) uses timestamps.</summary>
+    public bool Dre { get; init; } = true;
+
+    /// <summary>PIE <c>derand</c>: de-randomised drops (default on).</summary>
+    public bool Derand { get; init; } = true;
+
+    /// <summary>PIE <c>onoff</c>: switch PIE off when the queue is empty and calm.</summary>
+    public bool OnOff { get; init; }
 }
 
 /// <summary>Flowset (queue) parameters.</summary>
@@ -819,6 +831,16 @@ public static class DummynetParser
                     }
 
                 case "capdrop" or "nocapdrop" or "onoff" or "dre" or "ts" or "derand" or "noderand" when !codel:
+                    c = tok switch
+                    {
+                        "capdrop" => c with { CapDrop = true },
+                        "nocapdrop" => c with { CapDrop = false },
+                        "onoff" => c with { OnOff = true },
+                        "dre" => c with { Dre = true },
+                        "ts" => c with { Dre = false },
+                        "derand" => c with { Derand = true },
+                        _ => c with { Derand = false },
+                    };
                     break;
                 default:
                     warnings?.Add($"{tok} is Invalid parameter");

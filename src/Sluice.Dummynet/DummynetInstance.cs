@@ -61,6 +61,16 @@ public sealed class DummynetInstance
     /// <summary>Packets dropped by CoDel.</summary>
     public long CodelDrops { get; internal set; }
 
+    /// <summary>Packets dropped by PIE or FQ-PIE at enqueue (early drops and their queue limits).</summary>
+    public long PieDrops { get; internal set; }
+
+    /// <summary>Packets PIE or FQ-PIE marked CE instead of dropping.</summary>
+    public long PieMarks { get; internal set; }
+
+    /// <summary>The PIE states of every queue (PIE flowset queues, FQ-PIE flows), for inspection.</summary>
+    internal IEnumerable<PieState> PieStates =>
+        _scheds.Values.SelectMany(s => s.Instances.Values).SelectMany(si => si.AllQueues).Select(q => q.Pie).OfType<PieState>();
+
     /// <summary>net.inet.ip.dummynet.pipe_slot_limit.</summary>
     public long SlotLimit => _slotLimit.Value;
 
@@ -316,7 +326,30 @@ public sealed class DummynetInstance
             drop = RedDrop(q, cfg, len);
         }
 
-        if (!drop && sched.Type is DnSchedulerType.FqCodel or DnSchedulerType.FqPie)
+        var marked = false;
+        if (!drop && sched.Type is DnSchedulerType.FqPie && sched.Config.Parameters is { } fqp)
+        {
+            // FQ-PIE: the arrival is dropped when all flows together hold `limit` packets; otherwise the flow's PIE decides.
+            var pie = q.Pie ??= new PieState(Loop, q, fqp);
+            pie.Parameters = fqp;
+            var activateAt = Math.Max(1, fqp.Limit / Math.Max(1, fqp.Flows) / 3);
+            var verdict = pie.OnEnqueue(packet.Data, info.IPv6, si.Length >= fqp.Limit, q.Length, q.Bytes, activateAt, Loop.Now, _stack.Random);
+            drop = verdict == PieVerdict.Drop;
+            marked = verdict == PieVerdict.Mark;
+        }
+        else if (!drop && sched.Type is not (DnSchedulerType.FqCodel or DnSchedulerType.FqPie)
+            && (cfg.Flags & DnFlags.IsAqm) != 0 && cfg.Aqm is { Name: "pie" } pp)
+        {
+            // PIE on a flowset queue: the queue limit, then the early drop/mark (aqm_pie_enqueue's order).
+            var pie = q.Pie ??= new PieState(Loop, q, pp);
+            pie.Parameters = pp;
+            var bytes = (cfg.Flags & DnFlags.QueueSizeBytes) != 0;
+            var qlen = bytes ? q.Bytes : q.Length;
+            var verdict = pie.OnEnqueue(packet.Data, info.IPv6, qlen >= cfg.QueueSize, qlen, q.Bytes, cfg.QueueSize / 3, Loop.Now, _stack.Random);
+            drop = verdict == PieVerdict.Drop;
+            marked = verdict == PieVerdict.Mark;
+        }
+        else if (!drop && sched.Type is DnSchedulerType.FqCodel)
         {
             var limit = sched.Config.Parameters?.Limit ?? 10240;
             while (si.Length >= limit && si.DropFromFattest())
@@ -327,6 +360,15 @@ public sealed class DummynetInstance
         else if (!drop)
         {
             drop = (cfg.Flags & DnFlags.QueueSizeBytes) != 0 ? q.Bytes > cfg.QueueSize : q.Length >= cfg.QueueSize;
+        }
+
+        if (marked)
+        {
+            PieMarks++;
+        }
+        else if (drop && q.Pie is not null)
+        {
+            PieDrops++;
         }
 
         if (drop)

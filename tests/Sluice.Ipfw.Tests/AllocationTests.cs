@@ -47,7 +47,7 @@ public sealed class AllocationTests
     {
         // 10 Mbit/s is overloaded (a 1000-byte packet every 100 µs): RED, CoDel and the 100-slot queue drop. FQ-CoDel's
         // limit is 10240 packets, which the warm-up would not reach, so it runs below the link rate.
-        foreach (var config in new[] { "bw 10Mbit/s red 0.002/5/15/0.1", "bw 10Mbit/s codel", "bw 100Mbit/s" })
+        foreach (var config in new[] { "bw 10Mbit/s red 0.002/5/15/0.1", "bw 10Mbit/s codel", "bw 10Mbit/s pie", "bw 100Mbit/s" })
         {
             var router = Router.Create(1, 10, config, fqCodel: config == "bw 100Mbit/s");
             router.Send(Warmup);

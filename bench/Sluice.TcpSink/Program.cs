@@ -42,6 +42,8 @@ public static class Program
         var clock = new Stopwatch();
         double elapsed = 0;
         var finished = false;
+        // 4 MB exceeds FreeBSD's default kern.ipc.maxsockbuf (2 MB); raise it first, as on FreeBSD.
+        stack.Sysctl.TrySet("kern.ipc.maxsockbuf", "16777216");
         var listener = stack.OpenTcp();
         Check(listener.SetOption(TcpSocketOption.SO_RCVBUF, 4 << 20), "SO_RCVBUF");
         Check(listener.Bind(address, port), "bind");

@@ -26,6 +26,8 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
         await host.Loop.InvokeAsync(() =>
         {
             var buffer = new byte[256 * 1024];
+            // 4 MB buffers exceed FreeBSD's default kern.ipc.maxsockbuf (2 MB → ENOBUFS); raise it as a FreeBSD user would.
+            Assert.True(host.Stack.Sysctl.TrySet("kern.ipc.maxsockbuf", "16777216").Succeeded);
             var listener = host.Stack.OpenTcp();
             Assert.Equal(Errno.None, listener.SetOption(TcpSocketOption.SO_RCVBUF, 4 << 20));
             Assert.Equal(Errno.None, listener.Bind(OffloadHost.SluiceV4, Port));
@@ -105,6 +107,7 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
             // The Linux listener may not be up yet: retry the connection until it is accepted.
             socket = await host.Loop.InvokeAsync(() =>
             {
+                Assert.True(host.Stack.Sysctl.TrySet("kern.ipc.maxsockbuf", "16777216").Succeeded);
                 var s = host.Stack.OpenTcp();
                 Assert.Equal(Errno.None, s.SetOption(TcpSocketOption.SO_SNDBUF, 4 << 20));
                 void Pump(TcpSocket t)

@@ -60,6 +60,13 @@ internal sealed class DnFlowQueue
     public bool Active;
     public bool IsNew;
 
+    // QFQ class state: next class in the bucket, weight, lmax, 2^30/weight and group (0 weight: not yet seen).
+    public DnFlowQueue? QfqNext;
+    public int QfqWeight;
+    public int QfqLmax;
+    public long QfqInvW;
+    public int QfqGroup;
+
     // CoDel (RFC 8289) state.
     public long FirstAboveTime;
     public long DropNext;

@@ -17,6 +17,7 @@ internal sealed class DnSchedInstance : ITimerHandler
     private readonly Dictionary<(int, FlowId), DnFlowQueue> _queues = [];
     private readonly List<DnFlowQueue> _active = [];
     private readonly List<DnFlowQueue> _oldFlows = [];
+    private readonly QfqScheduler? _qfq;
     private DnFlowQueue? _fifo;
     private DnEntry? _delayHead;
     private DnEntry? _delayTail;
@@ -38,6 +39,7 @@ internal sealed class DnSchedInstance : ITimerHandler
         _delayTimer = new Timer(this, 1);
         _idleSince = owner.Loop.Now;
         _burstCredit = 0;
+        _qfq = scheduler.Type == DnSchedulerType.Qfq ? new QfqScheduler(this) : null;
     }
 
     public DnScheduler Scheduler { get; }
@@ -199,6 +201,7 @@ internal sealed class DnSchedInstance : ITimerHandler
         _delayTail = null;
         _active.Clear();
         _oldFlows.Clear();
+        _qfq?.Reset();
         _totalLength = 0;
         Bytes = 0;
     }
@@ -285,7 +288,10 @@ internal sealed class DnSchedInstance : ITimerHandler
         q.Active = true;
         switch (Scheduler.Type)
         {
-            case DnSchedulerType.Wf2q or DnSchedulerType.Qfq:
+            case DnSchedulerType.Qfq:
+                _qfq!.Activate(q, length);
+                break;
+            case DnSchedulerType.Wf2q:
                 var w = q.Flowset!.Weight;
                 q.S = Math.Max(q.F, _v);
                 q.F = q.S + (((long)length << WfShift) / w);
@@ -317,7 +323,10 @@ internal sealed class DnSchedInstance : ITimerHandler
             case DnSchedulerType.Fifo:
                 e = _fifo is null ? null : PopWithAqm(_fifo, now);
                 break;
-            case DnSchedulerType.Wf2q or DnSchedulerType.Qfq:
+            case DnSchedulerType.Qfq:
+                e = _qfq!.Dequeue(now);
+                break;
+            case DnSchedulerType.Wf2q:
                 e = DequeueWf2q(now);
                 break;
             case DnSchedulerType.RoundRobin:
@@ -512,6 +521,9 @@ internal sealed class DnSchedInstance : ITimerHandler
             return e;
         }
     }
+
+    /// <summary>The head of <paramref name="q"/> for a scheduler kept in its own class (QFQ), AQM applied.</summary>
+    internal DnEntry? PopForScheduler(DnFlowQueue q, long now) => PopWithAqm(q, now);
 
     /// <summary>Pops the head of <paramref name="q"/>, running CoDel when configured (RFC 8289 dequeue).</summary>
     private DnEntry? PopWithAqm(DnFlowQueue q, long now)

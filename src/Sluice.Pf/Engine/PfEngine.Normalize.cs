@@ -93,25 +93,28 @@ public sealed partial class PfEngine
     /// pf_reassemble: queues the fragment (taking ownership) and returns the datagram once every byte arrived.
     /// Overlapping or inconsistent fragments discard the whole datagram, as the stack's own reassembler does.
     /// </summary>
-    private Packet? Reassemble(Packet packet, ref PfPacket pd, bool more)
+    /// <summary>
+    /// Queues a fragment of <paramref name="key"/>'s datagram, taking ownership. <paramref name="queue"/> is null when the
+    /// fragment was dropped (memory limit, overlap, inconsistent end: the whole queue goes); the result is true once every
+    /// fragment up to the last one is there.
+    /// </summary>
+    private bool QueueFragment((UInt128, UInt128, uint, byte, bool) key, Packet packet, int offset, int length, int headerLength, bool more, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out PfFragmentQueue? queue)
     {
-        var data = packet.Data;
-        var key = (pd.Src, pd.Dst, (uint)BinaryPrimitives.ReadUInt16BigEndian(data[4..]), pd.Proto, false);
-        var offset = pd.FragmentOffset;
-        var length = pd.Length - pd.Offset;
-        if (!_fragments.TryGetValue(key, out var q))
+        if (!_fragments.TryGetValue(key, out queue))
         {
             if ((uint)_fragmentCount >= _fragLimit)
             {
                 Counters[(int)PfReason.Memory]++;
                 packet.Release();
-                return null;
+                queue = null;
+                return false;
             }
 
-            q = new PfFragmentQueue { Expire = Now };
-            _fragments[key] = q;
+            queue = new PfFragmentQueue { Expire = Now };
+            _fragments[key] = queue;
         }
 
+        var q = queue;
         var end = offset + length;
         var bad = (!more && q.Total >= 0 && q.Total != end) || (q.Total >= 0 && end > q.Total) || q.Fragments.Count >= 64;
         var insertAt = q.Fragments.Count;
@@ -130,7 +133,8 @@ public sealed partial class PfEngine
             Counters[(int)PfReason.Fragment]++;
             DropQueue(key, q);
             packet.Release();
-            return null;
+            queue = null;
+            return false;
         }
 
         if (!more)
@@ -138,11 +142,11 @@ public sealed partial class PfEngine
             q.Total = end;
         }
 
-        q.Fragments.Insert(insertAt, (offset, length, pd.Offset, packet));
+        q.Fragments.Insert(insertAt, (offset, length, headerLength, packet));
         _fragmentCount++;
         if (q.Total < 0)
         {
-            return null;
+            return false;
         }
 
         var expected = 0;
@@ -150,13 +154,22 @@ public sealed partial class PfEngine
         {
             if (f.Offset != expected)
             {
-                return null;
+                return false;
             }
 
             expected += f.Length;
         }
 
-        if (expected != q.Total)
+        return expected == q.Total;
+    }
+
+    private Packet? Reassemble(Packet packet, ref PfPacket pd, bool more)
+    {
+        var data = packet.Data;
+        var key = (pd.Src, pd.Dst, (uint)BinaryPrimitives.ReadUInt16BigEndian(data[4..]), pd.Proto, false);
+        var offset = pd.FragmentOffset;
+        var length = pd.Length - pd.Offset;
+        if (!QueueFragment(key, packet, offset, length, pd.Offset, more, out var q))
         {
             return null;
         }
@@ -288,43 +301,10 @@ public sealed partial class PfEngine
     /// <summary>pf_reassemble6: queues the fragment (taking ownership) and returns the datagram once complete.</summary>
     private Packet? Reassemble6(Packet packet, (UInt128, UInt128, uint, byte, bool) key, int offset, int length, int start, bool more, int fragOff, int prevNext)
     {
-        if (!_fragments.TryGetValue(key, out var q))
+        var complete = QueueFragment(key, packet, offset, length, start, more, out var q);
+        if (q is null)
         {
-            if ((uint)_fragmentCount >= _fragLimit)
-            {
-                Counters[(int)PfReason.Memory]++;
-                packet.Release();
-                return null;
-            }
-
-            q = new PfFragmentQueue { Expire = Now };
-            _fragments[key] = q;
-        }
-
-        var end = offset + length;
-        var bad = (!more && q.Total >= 0 && q.Total != end) || (q.Total >= 0 && end > q.Total) || q.Fragments.Count >= 64;
-        var insertAt = q.Fragments.Count;
-        for (var i = 0; i < q.Fragments.Count && !bad; i++)
-        {
-            var f = q.Fragments[i];
-            bad = offset < f.Offset + f.Length && f.Offset < end;
-            if (f.Offset > offset && insertAt == q.Fragments.Count)
-            {
-                insertAt = i;
-            }
-        }
-
-        if (bad)
-        {
-            Counters[(int)PfReason.Fragment]++;
-            DropQueue(key, q);
-            packet.Release();
             return null;
-        }
-
-        if (!more)
-        {
-            q.Total = end;
         }
 
         if (offset == 0)
@@ -334,25 +314,7 @@ public sealed partial class PfEngine
         }
 
         q.MaxLength = Math.Max(q.MaxLength, start + length);
-        q.Fragments.Insert(insertAt, (offset, length, start, packet));
-        _fragmentCount++;
-        if (q.Total < 0)
-        {
-            return null;
-        }
-
-        var expected = 0;
-        foreach (var f in q.Fragments)
-        {
-            if (f.Offset != expected)
-            {
-                return null;
-            }
-
-            expected += f.Length;
-        }
-
-        if (expected != q.Total)
+        if (!complete)
         {
             return null;
         }

@@ -51,6 +51,12 @@ public sealed class PacketPool
     public long Rented { get; private set; }
 
     /// <summary>
+    /// Headers and buffers the pool had to create because its free lists were empty (the preallocated ones not
+    /// counted): flat in steady state, it grows only when more packets are outstanding at once than ever before.
+    /// </summary>
+    public long Created { get; private set; }
+
+    /// <summary>
     /// Rents a packet of <paramref name="length"/> bytes (contents unspecified) with at least <paramref name="headroom"/>
     /// bytes of headroom.
     /// </summary>
@@ -77,7 +83,17 @@ public sealed class PacketPool
 
     internal Packet RentHeader()
     {
-        var packet = _headers.Count > 0 ? _headers.Pop() : new Packet(this);
+        Packet packet;
+        if (_headers.Count > 0)
+        {
+            packet = _headers.Pop();
+        }
+        else
+        {
+            packet = new Packet(this);
+            Created++;
+        }
+
         Outstanding++;
         Rented++;
         if (_outstanding is not null && !_outstanding.Add(packet))
@@ -93,15 +109,21 @@ public sealed class PacketPool
         PacketBuffer buffer;
         if (size <= SmallBufferSize)
         {
-            buffer = _small.Count > 0 ? _small.Pop() : new PacketBuffer(new byte[SmallBufferSize]);
+            buffer = _small.Count > 0 ? _small.Pop() : Create(SmallBufferSize);
         }
         else
         {
-            buffer = _large.Count > 0 ? _large.Pop() : new PacketBuffer(new byte[LargeBufferSize]);
+            buffer = _large.Count > 0 ? _large.Pop() : Create(LargeBufferSize);
         }
 
         buffer.RefCount = 1;
         return buffer;
+    }
+
+    private PacketBuffer Create(int size)
+    {
+        Created++;
+        return new PacketBuffer(new byte[size]);
     }
 
     internal void ReleaseBuffer(PacketBuffer buffer)

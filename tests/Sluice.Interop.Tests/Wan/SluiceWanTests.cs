@@ -29,7 +29,11 @@ public sealed class SluiceWanTests(ITestOutputHelper output)
         Assert.Contains("5 packets transmitted, 5 received, 0% packet loss", ping.Stdout, StringComparison.Ordinal);
         var rtts = Regex.Matches(ping.Stdout, @"time=([\d.]+) ms").Select(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
         Assert.Equal(5, rtts.Count);
-        Assert.All(rtts, rtt => Assert.InRange(rtt, 95, 150));
+        // Emulated delay is never shorter than configured; one round trip may be stretched by the scheduler on a busy
+        // machine (the suite runs all projects in parallel on two cores), so the upper bound holds for the median.
+        Assert.All(rtts, rtt => Assert.True(rtt >= 95, $"round trip {rtt} ms is shorter than the 100 ms the pipes add"));
+        rtts.Sort();
+        Assert.InRange(rtts[rtts.Count / 2], 95, 150);
     }
 
     [InteropFact]

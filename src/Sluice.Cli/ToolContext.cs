@@ -35,6 +35,7 @@ internal static class Tools
         ["ipfw"] = new Ipfw(),
         ["dnctl"] = new Dnctl(),
         ["ping"] = new Ping(),
+        ["dmesg"] = new Dmesg(),
         ["ping6"] = new Ping(),
         ["tcpdump"] = new Tcpdump(),
         ["jail"] = new Jail(),

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using Sluice.Stack;
 using Sluice.Stack.Buffers;
 using Sluice.Stack.Interfaces;
@@ -72,6 +73,12 @@ public sealed partial class IpfwInstance
 
     private void LogPacket(Packet packet, ref PacketContext ctx, IpfwRule rule)
     {
+        if (_verbose.Value != 0)
+        {
+            LogVerbose(packet, ref ctx, rule);
+            return;
+        }
+
         rule.Logged++;
         LoggedPackets++;
         var ifp = LogInterface;
@@ -83,6 +90,110 @@ public sealed partial class IpfwInstance
         packet.Data.CopyTo(d[14..]);
         ifp.Capture(d, outbound: true);
         frame.Release();
+    }
+
+    /// <summary>
+    /// ip_fw_log.c with net.inet.ip.fw.verbose=1: one line per logged packet in the VNET's message buffer at
+    /// LOG_SECURITY|LOG_INFO (<c>dmesg -a</c>), e.g. <c>ipfw: 100 Deny TCP 192.0.2.1:1234 192.0.2.2:80 in via epair0b</c>;
+    /// a rule logs at most its logamount packets (0: no limit), then says <c>ipfw: limit N reached on entry R</c> at
+    /// LOG_NOTICE once, until <c>ipfw resetlog</c> or <c>ipfw zero</c>.
+    /// </summary>
+    /// <remarks>Formatting a line allocates: this is the slow, opt-in logging path, bounded by the log limits.</remarks>
+    private void LogVerbose(Packet packet, ref PacketContext ctx, IpfwRule rule)
+    {
+        if (rule.LogAmount != 0 && rule.Logged >= rule.LogAmount)
+        {
+            return;
+        }
+
+        rule.Logged++;
+        LoggedPackets++;
+        var line = string.Create(CultureInfo.InvariantCulture, $"ipfw: {rule.Number} {LogAction(rule)} {LogProtocol(packet.Data, ref ctx, out var fragment)} {(ctx.Direction == PfilDirection.Out ? "out" : "in")} via {ctx.Interface.Name}{fragment}");
+        _stack.Messages.Log(MessageBuffer.FacilitySecurity | MessageBuffer.Info, line);
+        if (rule.LogAmount != 0 && rule.Logged == rule.LogAmount)
+        {
+            _stack.Messages.Log(MessageBuffer.FacilitySecurity | MessageBuffer.Notice, string.Create(CultureInfo.InvariantCulture, $"ipfw: limit {rule.LogAmount} reached on entry {rule.Number}"));
+        }
+    }
+
+    /// <summary>The action word of a verbose log line (ipfw_log's switch on the rule's first action).</summary>
+    private static string LogAction(IpfwRule rule) => rule.Action switch
+    {
+        IpfwAction.Allow => "Accept",
+        IpfwAction.Deny => "Deny",
+        IpfwAction.Reject => "Reject",
+        IpfwAction.Reset => "Reset",
+        IpfwAction.Unreach or IpfwAction.Unreach6 => string.Create(CultureInfo.InvariantCulture, $"Unreach {rule.Argument}"),
+        IpfwAction.Count => "Count",
+        IpfwAction.Skipto => string.Create(CultureInfo.InvariantCulture, $"SkipTo {rule.Argument}"),
+        IpfwAction.Call => string.Create(CultureInfo.InvariantCulture, $"Call {rule.Argument}"),
+        IpfwAction.Return => "Return",
+        IpfwAction.Pipe => string.Create(CultureInfo.InvariantCulture, $"Pipe {rule.Argument}"),
+        IpfwAction.Queue => string.Create(CultureInfo.InvariantCulture, $"Queue {rule.Argument}"),
+        IpfwAction.SetFib => string.Create(CultureInfo.InvariantCulture, $"SetFib {rule.Argument}"),
+        IpfwAction.Nat => "Nat",
+        IpfwAction.Fwd => LogForward(rule.ForwardTo ?? string.Empty),
+        _ => "UNKNOWN", // check-state has no case in ipfw_log either
+    };
+
+    /// <summary><c>Forward to ADDR[:PORT]</c>, IPv6 addresses in brackets.</summary>
+    private static string LogForward(string target)
+    {
+        var comma = target.IndexOf(',', StringComparison.Ordinal);
+        var host = comma < 0 ? target : target[..comma];
+        var port = comma < 0 ? string.Empty : ":" + target[(comma + 1)..];
+        return host.Contains(':', StringComparison.Ordinal) ? $"Forward to [{host}]{port}" : $"Forward to {host}{port}";
+    }
+
+    /// <summary>The protocol part (<c>TCP a:p b:q</c>, <c>ICMP:8.0 a b</c>, <c>P:47 a b</c>) and the fragment suffix.</summary>
+    private static string LogProtocol(ReadOnlySpan<byte> data, ref PacketContext ctx, out string fragment)
+    {
+        fragment = string.Empty;
+        string src, dst;
+        int upper, offset;
+        if (ctx.IPv6)
+        {
+            src = "[" + new IPv6Address((ulong)(ctx.Id.Source >> 64), (ulong)ctx.Id.Source).ToString() + "]";
+            dst = "[" + new IPv6Address((ulong)(ctx.Id.Destination >> 64), (ulong)ctx.Id.Destination).ToString() + "]";
+            upper = 40;
+            offset = 0;
+            if (data.Length >= 48 && data[6] == 44)
+            {
+                // A fragment header right after the fixed header: (frag ID:LEN@OFFSET[+]).
+                upper = 48;
+                var offlg = BinaryPrimitives.ReadUInt16BigEndian(data[42..]);
+                offset = offlg & 0xfff8;
+                var more = (offlg & 1) != 0;
+                if (offset != 0 || more)
+                {
+                    var plen = BinaryPrimitives.ReadUInt16BigEndian(data[4..]);
+                    fragment = string.Create(CultureInfo.InvariantCulture, $" (frag {BinaryPrimitives.ReadUInt32BigEndian(data[44..]):x8}:{plen - 8}@{offset}{(more ? "+" : string.Empty)})");
+                }
+            }
+        }
+        else
+        {
+            src = new IPv4Address(ctx.Id.Source4).ToString();
+            dst = new IPv4Address(ctx.Id.Destination4).ToString();
+            upper = data.Length >= 20 ? (data[0] & 0x0f) * 4 : 20;
+            var ipoff = data.Length >= 20 ? BinaryPrimitives.ReadUInt16BigEndian(data[6..]) : 0;
+            offset = (ipoff & 0x1fff) * 8;
+            if ((ipoff & 0x3fff) != 0)
+            {
+                var iplen = BinaryPrimitives.ReadUInt16BigEndian(data[2..]);
+                fragment = string.Create(CultureInfo.InvariantCulture, $" (frag {BinaryPrimitives.ReadUInt16BigEndian(data[4..])}:{iplen - upper}@{offset}{((ipoff & 0x2000) != 0 ? "+" : string.Empty)})");
+            }
+        }
+
+        var id = ctx.Id;
+        return id.Protocol switch
+        {
+            6 or 17 when offset == 0 => string.Create(CultureInfo.InvariantCulture, $"{(id.Protocol == 6 ? "TCP" : "UDP")} {src}:{id.SourcePort} {dst}:{id.DestinationPort}"),
+            6 or 17 => $"{(id.Protocol == 6 ? "TCP" : "UDP")} {src} {dst}",
+            1 or 58 when offset == 0 && data.Length > upper + 1 => string.Create(CultureInfo.InvariantCulture, $"{(id.Protocol == 1 ? "ICMP" : "ICMPv6")}:{data[upper]}.{data[upper + 1]} {src} {dst}"),
+            1 or 58 => $"{(id.Protocol == 1 ? "ICMP" : "ICMPv6")} {src} {dst}",
+            _ => string.Create(CultureInfo.InvariantCulture, $"P:{id.Protocol} {src} {dst}"),
+        };
     }
 
     /// <summary>send_reject with ICMP_REJECT_RST: a TCP RST to the sender of a TCP segment that is not itself a RST.</summary>

@@ -68,6 +68,8 @@ public sealed partial class IpfwInstance : IPacketFilter, IDummynetClient
     private readonly SysctlInt _dynAck, _dynSyn, _dynFin, _dynRst, _dynUdp, _dynShort;
     private uint _disabledSets;
     private int _nextId = 1;
+    private readonly SysctlInt _verbose;
+    private readonly SysctlInt _verboseLimit;
     private readonly int[] _callStack = new int[16];
 
     private IpfwInstance(NetStack stack)
@@ -79,8 +81,8 @@ public sealed partial class IpfwInstance : IPacketFilter, IDummynetClient
         _onePass = t.AddInt("net.inet.ip.fw.one_pass", "Only do a single pass through ipfw when using dummynet(4)", 1, 0, 1);
         _defaultToAccept = t.AddInt("net.inet.ip.fw.default_to_accept", "Make the default rule accept all packets.", 0, 0, 1);
         _autoincStep = t.AddInt("net.inet.ip.fw.autoinc_step", "Rule number auto-increment step", 100, 1, 1000);
-        t.AddInt("net.inet.ip.fw.verbose", "Log matches to ipfw rules", 0, 0, 1);
-        t.AddInt("net.inet.ip.fw.verbose_limit", "Set upper limit of matches of ipfw rules logged", 0, 0, int.MaxValue);
+        _verbose = t.AddInt("net.inet.ip.fw.verbose", "Log matches to ipfw rules", 0, 0, 1);
+        _verboseLimit = t.AddInt("net.inet.ip.fw.verbose_limit", "Set upper limit of matches of ipfw rules logged", 0, 0, int.MaxValue);
         _dynAck = t.AddInt("net.inet.ip.fw.dyn_ack_lifetime", "Lifetime of dyn. rules for acks", 300, 1, 86400);
         _dynSyn = t.AddInt("net.inet.ip.fw.dyn_syn_lifetime", "Lifetime of dyn. rules for syn", 20, 1, 86400);
         _dynFin = t.AddInt("net.inet.ip.fw.dyn_fin_lifetime", "Lifetime of dyn. rules for fin", 1, 1, 86400);
@@ -140,6 +142,12 @@ public sealed partial class IpfwInstance : IPacketFilter, IDummynetClient
                     }
                 }
             }
+        }
+
+        if (rule.Log && rule.LogAmount == 0)
+        {
+            // ipfw(8): without logamount, the limit is net.inet.ip.fw.verbose_limit when the rule is added (0: none).
+            rule.LogAmount = (int)_verboseLimit.Value;
         }
 
         rule.Id = _nextId++;

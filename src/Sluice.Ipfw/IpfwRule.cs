@@ -78,8 +78,8 @@ public sealed class IpfwRule
     /// <summary>log.</summary>
     public bool Log { get; init; }
 
-    /// <summary>logamount.</summary>
-    public int LogAmount { get; init; }
+    /// <summary>logamount: most packets logged with net.inet.ip.fw.verbose=1 until resetlog (0: no limit).</summary>
+    public int LogAmount { get; internal set; }
 
     /// <summary>tag N (positive) or untag N (negative).</summary>
     public int Tag { get; init; }

@@ -48,6 +48,7 @@ public sealed partial class NetStack
         });
         t.AddComputed("kern.ostype", "Operating system type", static () => "FreeBSD");
         t.AddComputed("kern.osrelease", "Operating system release", static () => "14.3-RELEASE");
+        t.AddComputed("kern.msgbuf", "Contents of kernel message buffer", () => Messages.Read(all: true));
         SysctlIpForwarding = t.AddInt("net.inet.ip.forwarding", "Enable IP forwarding between interfaces", 0, 0, 1);
         SysctlIpTtl = t.AddInt("net.inet.ip.ttl", "Maximum TTL on IP packets", 64, 1, 255);
         SysctlIpMaxFragPackets = t.AddInt("net.inet.ip.maxfragpackets", "Maximum number of IPv4 fragment reassembly queue entries", 1024, 0, 1 << 20);

@@ -71,6 +71,9 @@ public sealed partial class NetStack
     /// <summary>The sysctl tree of this VNET.</summary>
     public SysctlTree Sysctl { get; }
 
+    /// <summary>The kernel message buffer of this VNET (<c>dmesg</c>).</summary>
+    public MessageBuffer Messages { get; } = new();
+
     /// <summary>Interfaces in index order (lo0 first).</summary>
     public ListView<NetworkInterface> Interfaces => new(_interfaces);
 

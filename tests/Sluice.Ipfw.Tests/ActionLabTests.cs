@@ -34,6 +34,15 @@ public sealed class ActionLabTests
 
     private static NetStack Stack(Lab lab, string jail) => lab.Jail(jail)!.Stack;
 
+    /// <summary>Runs one command and returns what it printed on the lab's stdout.</summary>
+    private static string Capture(Lab lab, string commandLine)
+    {
+        var output = ((StringWriter)lab.Out).GetStringBuilder();
+        var start = output.Length;
+        Assert.Equal(0, lab.Execute(commandLine));
+        return output.ToString(start, output.Length - start);
+    }
+
     [Fact]
     public void NatGivesTheLanHostTheAliasAddressAndTranslatesTheRepliesBack()
     {
@@ -178,6 +187,46 @@ public sealed class ActionLabTests
                 Assert.Equal(84, f.Length - 14);
             });
             Assert.NotNull(Stack(lab, "r").FindInterface("ipfw0"));
+        }
+    }
+
+    [Fact]
+    public void VerboseLogWritesIpfwLogLinesToTheMessageBufferUpToTheLogLimit()
+    {
+        // ip_fw_log.c with verbose=1: "ipfw: %d %s %s %s via %s%s" at LOG_SECURITY|LOG_INFO; the protocol part is
+        // "ICMP:%u.%u SRC DST" or "TCP SRC:PORT DST:PORT"; after max_log lines, "ipfw: limit %d reached on entry %d".
+        var (lab, _) = Run(LabFixture.Topology, """
+            jexec r ipfw -q flush
+            jexec r sysctl net.inet.ip.fw.verbose=1
+            jexec r sysctl net.inet.ip.fw.verbose_limit=3
+            jexec r ipfw -q add 100 count log icmp from any to any in via epair0b
+            jexec r ipfw -q add 150 deny log logamount 1 tcp from any to any 81 in via epair0b
+            jexec r ipfw -q add 200 allow ip from any to any
+
+            """);
+        using (lab)
+        {
+            var stack = Stack(lab, "r");
+            var listing = Capture(lab, "jexec r ipfw list");
+            Assert.Contains("00100 count log logamount 3 icmp from any to any in via epair0b", listing, StringComparison.Ordinal);
+            Assert.Equal(0, lab.Execute("jexec h1 ping -c 5 203.0.113.5"));
+            Assert.NotEqual(0, lab.Execute("jexec h1 fetch -T 3 -o /dev/null http://203.0.113.5:81/"));
+
+            var all = Capture(lab, "jexec r dmesg -a").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(3, all.Count(l => l == "ipfw: 100 Count ICMP:8.0 192.0.2.2 203.0.113.5 in via epair0b"));
+            Assert.Single(all, l => l == "ipfw: limit 3 reached on entry 100");
+            Assert.Single(all, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^ipfw: 150 Deny TCP 192\.0\.2\.2:\d+ 203\.0\.113\.5:81 in via epair0b$"));
+            Assert.Single(all, l => l == "ipfw: limit 1 reached on entry 150");
+            Assert.Equal(6, all.Count(l => l.StartsWith("ipfw: ", StringComparison.Ordinal)));
+
+            // Plain dmesg shows kernel-facility lines only; ipfw logs at LOG_SECURITY.
+            Assert.DoesNotContain("ipfw:", Capture(lab, "jexec r dmesg"), StringComparison.Ordinal);
+
+            // resetlog lets the rule log again.
+            Assert.Equal(0, lab.Execute("jexec r ipfw resetlog 100"));
+            Assert.Equal(0, lab.Execute("jexec r dmesg -c -a"));
+            Assert.Equal(0, lab.Execute("jexec h1 ping -c 1 203.0.113.5"));
+            Assert.Equal("ipfw: 100 Count ICMP:8.0 192.0.2.2 203.0.113.5 in via epair0b\n", stack.Messages.Read(all: true));
         }
     }
 

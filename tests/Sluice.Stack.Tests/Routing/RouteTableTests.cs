@@ -1,3 +1,4 @@
+using Sluice.Testing;
 using CsCheck;
 using Sluice.Stack.Routing;
 using Sluice.Wire;
@@ -151,9 +152,7 @@ public sealed class RouteTableTests
         }
 
         Run();
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        Run();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        SteadyStateAllocation.AssertNone(Run, "route lookups");
         Assert.True(hits > 0);
     }
 

@@ -1,3 +1,4 @@
+using Sluice.Testing;
 using CsCheck;
 using Sluice.Stack.Time;
 using Timer = Sluice.Stack.Time.Timer;
@@ -160,10 +161,7 @@ public sealed class TimerWheelTests
         }
 
         Round(10_000);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        Round(10_000);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(0, allocated);
+        SteadyStateAllocation.AssertNone(() => Round(10_000), "10,000 timer rounds");
         Assert.True(handler.Fired > 0);
     }
 

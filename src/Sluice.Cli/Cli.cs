@@ -53,7 +53,7 @@ public static class Cli
                         return ExitUsage;
                     }
 
-                    using (var lab = new Lab(stdout, stderr))
+                    using (var lab = new Lab(stdout, stderr) { Input = Console.In })
                     {
                         return lab.Execute(args);
                     }

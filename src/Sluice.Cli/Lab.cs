@@ -120,6 +120,9 @@ public sealed class Lab : IDisposable
     /// <summary>Where commands print their diagnostics.</summary>
     public TextWriter Err { get; }
 
+    /// <summary>Standard input for tools that read it (<c>setkey -c</c>); null reads as empty.</summary>
+    public TextReader? Input { get; set; }
+
     /// <summary>The loop all stacks run on (virtual time unless the lab was created with <see cref="CreateRealTime"/>).</summary>
     public EventLoop Loop { get; }
 

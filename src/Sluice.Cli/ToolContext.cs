@@ -48,6 +48,7 @@ internal static class Tools
         ["false"] = new Builtins.False(),
         ["fetch"] = new Fetch(),
         ["httpd"] = new Httpd(),
+        ["setkey"] = new Setkey(),
     };
 
     public static IEnumerable<string> Names => ByName.Keys;

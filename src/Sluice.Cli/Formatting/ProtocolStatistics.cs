@@ -51,7 +51,7 @@ internal static class ProtocolStatistics
 
     /// <summary>
     /// <c>netstat -s -p tcp</c> (inet.c tcp_stats, the libxo version of FreeBSD 12–14) [src]: every line of FreeBSD's,
-    /// in its order. Counters Sluice has no mechanism for (URG, host cache, TCP-MD5, ECT(1)) are real zeros here;
+    /// in its order. Counters Sluice has no mechanism for (URG, host cache, ECT(1)) are real zeros here;
     /// <paramref name="states"/> gives the <c>TCP connection count by state</c> section (indexed by <see cref="TcpState"/>).
     /// </summary>
     public static string Tcp(TcpStatistics s, long[] states, bool zeros)
@@ -138,11 +138,11 @@ internal static class ProtocolStatistics
         l.P(0, "\t{n} packet{s} with ECN ECT(1) bit set");
         l.P(0, "\t{n} successful ECN handshake{s}");
         l.P(s.tcps_ecn_rcwnd, "\t{n} time{s} ECN reduced the congestion window");
-        l.P(0, "\t{n} packet{s} with matching signature received");
-        l.P(0, "\t{n} packet{s} with bad signature received");
-        l.P(0, "\t{n} time{s} failed to make signature due to no SA");
-        l.P(0, "\t{n} time{s} unexpected signature received");
-        l.P(0, "\t{n} time{s} no signature provided by segment");
+        l.P(s.tcps_sig_rcvgoodsig, "\t{n} packet{s} with matching signature received");
+        l.P(s.tcps_sig_rcvbadsig, "\t{n} packet{s} with bad signature received");
+        l.P(s.tcps_sig_err_buildsig, "\t{n} time{s} failed to make signature due to no SA");
+        l.P(s.tcps_sig_err_sigopt, "\t{n} time{s} unexpected signature received");
+        l.P(s.tcps_sig_err_nosigopt, "\t{n} time{s} no signature provided by segment");
 
         // struct tcpstat has tcps_tlpresends/tcps_tlpresend_bytes (counted by rack and bbr); the netstat line that
         // prints them is written from memory and unconfirmed. Printed only when the rack stack sent a probe.

@@ -17,6 +17,7 @@ internal sealed partial class PacketdrillRunner
         ["TCP_KEEPINTVL"] = TcpSocketOption.TCP_KEEPINTVL,
         ["TCP_KEEPCNT"] = TcpSocketOption.TCP_KEEPCNT,
         ["TCP_KEEPINIT"] = TcpSocketOption.TCP_KEEPINIT,
+        ["TCP_MD5SIG"] = TcpSocketOption.TCP_MD5SIG,
     };
 
     private (long, Errno) GetSockOpt(SyscallEvent ev, FileEntry f, IReadOnlyList<Expr> a)
@@ -149,7 +150,7 @@ internal sealed partial class PacketdrillRunner
 
         if (!IntOptions.TryGetValue(name, out var opt))
         {
-            // IP_TOS, IP_TTL, IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_MD5SIG, TCP_RACK_*: not in the socket API.
+            // IP_TOS, IP_TTL, IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_RACK_*: not in the socket API.
             return (-1, Errno.ENOPROTOOPT);
         }
 

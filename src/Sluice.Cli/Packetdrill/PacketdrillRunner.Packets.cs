@@ -228,6 +228,20 @@ internal sealed partial class PacketdrillRunner
         BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(14), (ushort)(s.Window ?? 65535));
         BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(18), (ushort)(s.Urgent ?? 0));
         options.CopyTo(tcp, 20);
+        if (s.Options?.FirstOrDefault(o => o.Kind == "md5") is { } md5 && TcpMd5Signature.TryFindDigest(tcp, out var digestAt))
+        {
+            // `md5 valid`: signed with --tcp_md5_secret over the segment as sent (checksum still zero); `md5 invalid`: that digest with its bits flipped.
+            var digest = tcp.AsSpan(digestAt, TcpMd5Signature.DigestLength);
+            Md5Digest(tcp, _remoteAddress, _localAddress, digest);
+            if (md5.A == 0)
+            {
+                for (var i = 0; i < digest.Length; i++)
+                {
+                    digest[i] ^= 0xFF;
+                }
+            }
+        }
+
         var sum = PseudoSum(_remoteAddress, _localAddress, IPProtocol.Tcp, tcpLen);
         BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(16), Checksum.Fold(Checksum.Add(tcp, sum)));
 
@@ -578,6 +592,23 @@ internal sealed partial class PacketdrillRunner
             }
         }
 
+        if (s.Options?.FirstOrDefault(o => o.Kind == "md5") is { } md5)
+        {
+            var segment = LiveSegment(bytes);
+            if (!TcpMd5Signature.TryFindDigest(segment, out var digestAt))
+            {
+                throw new ScriptException(ev.Line, Fail("live packet has no TCP MD5 signature option"));
+            }
+
+            Span<byte> digest = stackalloc byte[TcpMd5Signature.DigestLength];
+            Md5Digest(segment, _localAddress, _remoteAddress, digest);
+            var valid = digest.SequenceEqual(segment.Slice(digestAt, TcpMd5Signature.DigestLength));
+            if (valid != (md5.A != 0))
+            {
+                throw new ScriptException(ev.Line, Fail($"live packet field tcp_md5: expected: {(md5.A != 0 ? "valid" : "invalid")} vs actual: {(valid ? "valid" : "invalid")} signature (secret from --tcp_md5_secret)"));
+            }
+        }
+
         if (s.Options is not null)
         {
             var liveTs = FindOption(live.Options, 8);
@@ -618,6 +649,54 @@ internal sealed partial class PacketdrillRunner
                 throw new ScriptException(ev.Line, Fail($"live packet field ip_ecn: expected: {ecn.ToString().ToLowerInvariant()} vs actual: {bits switch { 0 => "noecn", 1 => "ect1", 2 => "ect0", _ => "ce" }}"));
             }
         }
+    }
+
+    /// <summary>RFC 2385 digest of <paramref name="segment"/> from <paramref name="from"/> to <paramref name="to"/> with --tcp_md5_secret.</summary>
+    private void Md5Digest(ReadOnlySpan<byte> segment, Stack.Sockets.InetAddress from, Stack.Sockets.InetAddress to, Span<byte> digest)
+    {
+        if (!_script.Options.TryGetValue("tcp_md5_secret", out var secret) || secret.Length == 0)
+        {
+            throw new ScriptException(_line, "the md5 option needs --tcp_md5_secret");
+        }
+
+        var key = System.Text.Encoding.UTF8.GetBytes(secret);
+#pragma warning disable CA5351 // RFC 2385 defines the signature as MD5.
+        using var md5 = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.MD5);
+#pragma warning restore CA5351
+        var ok = _ipv6
+            ? TcpMd5Signature.TryComputeV6(md5, segment, from.V6, to.V6, key, digest)
+            : TcpMd5Signature.TryComputeV4(md5, segment, from.V4, to.V4, key, digest);
+        if (!ok)
+        {
+            throw new ScriptException(_line, "cannot compute the TCP MD5 signature of a malformed segment");
+        }
+    }
+
+    /// <summary>The TCP segment inside a captured IP packet (after the UDP header when encapsulated).</summary>
+    private ReadOnlySpan<byte> LiveSegment(byte[] ip)
+    {
+        int offset;
+        int end;
+        if (_ipv6)
+        {
+            offset = 40;
+            end = Math.Min(ip.Length, 40 + BinaryPrimitives.ReadUInt16BigEndian(ip.AsSpan(4)));
+            if (ip[6] == 17)
+            {
+                offset += UdpHeaderLength;
+            }
+        }
+        else
+        {
+            offset = (ip[0] & 0x0F) * 4;
+            end = Math.Min(ip.Length, BinaryPrimitives.ReadUInt16BigEndian(ip.AsSpan(2)));
+            if (ip[9] == 17)
+            {
+                offset += UdpHeaderLength;
+            }
+        }
+
+        return offset <= end ? ip.AsSpan(offset, end - offset) : default;
     }
 
     // ---------------------------------------------------------------- printing

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Sluice.Stack.Sockets;
 using Sluice.Stack.Tcp;
 
@@ -50,64 +51,177 @@ internal sealed partial class PacketdrillRunner
 
     private void RunShell(ShellEvent ev)
     {
-        foreach (var command in ev.Command.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        if (!TrySplitList(ev.Command, out var items, out var syntax))
         {
-            var status = RunPipeline(ev, command, out var why);
-            if (status != 0)
+            throw new ScriptException(ev.Line, $"non-zero status 2 from shell command `{ev.Command.Trim()}`: interpreter: {syntax}");
+        }
+
+        // sh(1) lists: `a || b` runs b when a failed, `a && b` when it succeeded; each `;`-separated part must succeed.
+        var status = 0;
+        string? why = null;
+        var last = "";
+        var execute = true;
+        foreach (var (text, op) in items)
+        {
+            if (execute)
             {
-                throw new ScriptException(ev.Line, $"non-zero status {status} from shell command `{command}`{(why is null ? "" : ": " + why)}");
+                status = RunPipeline(text, out why);
+                last = text;
+            }
+
+            execute = op switch
+            {
+                "&&" => status == 0,
+                "||" => status != 0,
+                _ => true,
+            };
+            if (op is ";" or "" && status != 0)
+            {
+                throw new ScriptException(ev.Line, $"non-zero status {status} from shell command `{last}`{(why is null ? "" : ": " + why)}");
             }
         }
     }
 
-    private int RunPipeline(ShellEvent ev, string command, out string? why)
+    /// <summary>Splits a command line at unquoted <c>;</c>, <c>&amp;&amp;</c> and <c>||</c> into (pipeline, following operator).</summary>
+    internal static bool TrySplitList(string command, out List<(string Text, string Op)> items, out string? error)
     {
-        why = null;
-        var stages = command.Split('|', StringSplitOptions.TrimEntries);
-        if (stages.Any(s => s.Length == 0))
+        items = [];
+        error = null;
+        var sb = new StringBuilder();
+        var quote = '\0';
+        for (var i = 0; i < command.Length; i++)
         {
-            why = "interpreter: unsupported shell syntax (||, empty pipeline stage)";
-            return 2;
-        }
-
-        var first = Words(stages[0]);
-        List<string> lines;
-        var status = 0;
-        switch (first[0])
-        {
-            case "sysctl":
-                if (stages.Length > 1)
+            var c = command[i];
+            if (quote != '\0')
+            {
+                if (c == quote)
                 {
-                    why = "interpreter: sysctl output in a pipeline is not supported";
-                    return 2;
+                    quote = '\0';
                 }
 
-                return Sysctl(first, out why);
-            case "sockstat":
-                lines = Sockstat(first);
-                break;
-            case "true":
-                return 0;
-            case "false":
-                return 1;
-            default:
-                why = $"interpreter: unsupported shell command '{first[0]}' (only sysctl and sockstat | grep are emulated)";
-                return 127;
-        }
-
-        for (var i = 1; i < stages.Length; i++)
-        {
-            var w = Words(stages[i]);
-            if (w[0] != "grep")
-            {
-                why = $"interpreter: unsupported pipeline command '{w[0]}' (only grep)";
-                return 127;
+                sb.Append(c);
+                continue;
             }
 
-            (lines, status) = Grep(w, lines);
+            string? op = null;
+            if (c is '\'' or '"')
+            {
+                quote = c;
+            }
+            else if (c == ';')
+            {
+                op = ";";
+            }
+            else if (c == '&' && i + 1 < command.Length && command[i + 1] == '&')
+            {
+                op = "&&";
+            }
+            else if (c == '|' && i + 1 < command.Length && command[i + 1] == '|')
+            {
+                op = "||";
+            }
+
+            if (op is null)
+            {
+                sb.Append(c);
+                continue;
+            }
+
+            i += op.Length - 1;
+            var text = sb.ToString().Trim();
+            sb.Clear();
+            if (text.Length == 0)
+            {
+                if (op == ";" && items.Count > 0 && items[^1].Op == ";")
+                {
+                    continue; // `a; ; b` is an error in sh, but a trailing or doubled ';' is harmless here
+                }
+
+                error = $"syntax error near unexpected token '{op}'";
+                return false;
+            }
+
+            items.Add((text, op));
         }
 
-        if (status != 0)
+        if (quote != '\0')
+        {
+            error = $"unterminated {quote} quote";
+            return false;
+        }
+
+        var rest = sb.ToString().Trim();
+        if (rest.Length > 0)
+        {
+            items.Add((rest, ""));
+        }
+        else if (items.Count > 0 && items[^1].Op is "&&" or "||")
+        {
+            error = $"syntax error: '{items[^1].Op}' at the end";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Splits a pipeline at unquoted <c>|</c>.</summary>
+    private static List<string> SplitPipeline(string text)
+    {
+        var stages = new List<string>();
+        var sb = new StringBuilder();
+        var quote = '\0';
+        foreach (var c in text)
+        {
+            if (quote != '\0')
+            {
+                quote = c == quote ? '\0' : quote;
+            }
+            else if (c is '\'' or '"')
+            {
+                quote = c;
+            }
+            else if (c == '|')
+            {
+                stages.Add(sb.ToString().Trim());
+                sb.Clear();
+                continue;
+            }
+
+            sb.Append(c);
+        }
+
+        stages.Add(sb.ToString().Trim());
+        return stages;
+    }
+
+    private int RunPipeline(string command, out string? why)
+    {
+        why = null;
+        var stages = SplitPipeline(command);
+        List<string>? lines = null;
+        var status = 0;
+        foreach (var stage in stages)
+        {
+            if (stage.Length == 0)
+            {
+                why = "interpreter: unsupported shell syntax (empty pipeline stage)";
+                return 2;
+            }
+
+            if (!ShellWords.TrySplit(stage, out var words, out var error) || words.Count == 0)
+            {
+                why = $"interpreter: {error ?? "empty command"}";
+                return 2;
+            }
+
+            status = RunStage(words, lines, out lines, out why, stages.Count > 1);
+            if (status is 2 or 127 && why is not null && why.StartsWith("interpreter:", StringComparison.Ordinal))
+            {
+                return status;
+            }
+        }
+
+        if (status != 0 && why is null && lines is not null)
         {
             why = $"output was: {string.Join(" / ", lines)}";
         }
@@ -115,7 +229,70 @@ internal sealed partial class PacketdrillRunner
         return status;
     }
 
-    private static List<string> Words(string s) => [.. s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Select(w => w.Trim('\'', '"'))];
+    /// <summary>Modules the stack has built in, as <c>kldstat -m</c> sees them.</summary>
+    private static readonly HashSet<string> KernelModules = new(StringComparer.Ordinal) { "tcpmd5" };
+
+    private int RunStage(List<string> w, List<string>? input, out List<string> output, out string? why, bool piped)
+    {
+        why = null;
+        output = [];
+        switch (w[0])
+        {
+            case "sysctl":
+                if (piped)
+                {
+                    why = "interpreter: sysctl output in a pipeline is not supported";
+                    return 2;
+                }
+
+                return Sysctl(w, out why);
+            case "sockstat":
+                output = Sockstat(w);
+                return 0;
+            case "grep":
+                (output, var grepStatus) = Grep(w, input ?? []);
+                return grepStatus;
+            case "echo":
+                output = [.. string.Join(' ', w.Skip(1).Where(a => a != "-n")).Split('\n')];
+                return 0;
+            case "true":
+                return 0;
+            case "false":
+                return 1;
+            case "kldstat":
+            {
+                // kldstat -q -m NAME / -n NAME: status 0 when the module is in the kernel.
+                var name = w.SkipWhile(a => a is not ("-m" or "-n")).Skip(1).FirstOrDefault();
+                return name is not null && KernelModules.Contains(name) ? 0 : 1;
+            }
+
+            case "kldload":
+                if (w.Count == 2 && KernelModules.Contains(w[1]))
+                {
+                    return 0; // built into Sluice's stack
+                }
+
+                why = $"kldload: can't load {(w.Count > 1 ? w[1] : "")}: No such file or directory";
+                return 1;
+            case "setkey":
+            {
+                using var o = new StringWriter();
+                using var e = new StringWriter();
+                var st = Setkey.Execute(_stack, w.Skip(1).ToArray(), new StringReader(input is null ? "" : string.Join('\n', input)), o, e);
+                output = [.. o.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+                if (st != 0)
+                {
+                    why = e.ToString().Trim().Replace('\n', ' ');
+                }
+
+                return st;
+            }
+
+            default:
+                why = $"interpreter: unsupported shell command '{w[0]}' (only sysctl, sockstat, grep, echo, setkey, kldstat, kldload are emulated)";
+                return 127;
+        }
+    }
 
     private int Sysctl(List<string> words, out string? why)
     {

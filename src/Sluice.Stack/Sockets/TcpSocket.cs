@@ -29,7 +29,7 @@ public sealed class TcpSocket : IDisposable
     private ITcpFunctionBlock? _fb;
     private string? _cc;
     private int _sndBuf, _rcvBuf;
-    private bool _noDelay, _noOpt, _keepAlive;
+    private bool _noDelay, _noOpt, _keepAlive, _signature;
     private int _maxSeg;
     private long _keepIdle, _keepIntvl, _keepInit;
     private int _keepCnt;
@@ -273,6 +273,7 @@ public sealed class TcpSocket : IDisposable
             _rcvBuf = listener._rcvBuf,
             _noDelay = listener._noDelay,
             _noOpt = listener._noOpt,
+            _signature = listener._signature,
             _keepAlive = listener._keepAlive,
             _maxSeg = listener._maxSeg,
             _keepIdle = listener._keepIdle,
@@ -284,11 +285,14 @@ public sealed class TcpSocket : IDisposable
         return s;
     }
 
+    /// <summary>True when TCP_MD5SIG is set (the listener's children inherit it).</summary>
+    internal bool SignatureEnabled => _signature;
+
     internal void CopyOptionsTo(TcpControlBlock tcb)
     {
         tcb.SendBuffer.Resize(_sndBuf);
         tcb.RecvBuffer.Resize(_rcvBuf);
-        tcb.Flags |= (_noDelay ? TcbFlags.NoDelay : 0) | (_noOpt ? TcbFlags.NoOpt : 0) | (_keepAlive ? TcbFlags.KeepAlive : 0);
+        tcb.Flags |= (_noDelay ? TcbFlags.NoDelay : 0) | (_noOpt ? TcbFlags.NoOpt : 0) | (_keepAlive ? TcbFlags.KeepAlive : 0) | (_signature ? TcbFlags.Signature : 0);
         tcb.UserMaxSeg = _maxSeg;
         tcb.KeepIdle = _keepIdle;
         tcb.KeepIntvl = _keepIntvl;
@@ -604,6 +608,15 @@ public sealed class TcpSocket : IDisposable
                 }
 
                 return Errno.None;
+            case TcpSocketOption.TCP_MD5SIG:
+                // tcp_ipsec_pcbctl: a flag on the connection; the keys come from the SAD when a segment is signed.
+                _signature = value > 0;
+                if (_tcb is not null)
+                {
+                    _tcb.Flags = _signature ? _tcb.Flags | TcbFlags.Signature : _tcb.Flags & ~TcbFlags.Signature;
+                }
+
+                return Errno.None;
             case TcpSocketOption.TCP_KEEPCNT:
                 if (value <= 0)
                 {
@@ -642,6 +655,7 @@ public sealed class TcpSocket : IDisposable
             TcpSocketOption.TCP_NODELAY => _noDelay ? 1 : 0,
             TcpSocketOption.TCP_MAXSEG => _tcb is { State: >= TcpState.Established } ? _tcb.Mss : _maxSeg != 0 ? _maxSeg : (int)_tcp.SysctlMssDflt.Value,
             TcpSocketOption.TCP_NOOPT => _noOpt ? 1 : 0,
+            TcpSocketOption.TCP_MD5SIG => _signature ? 1 : 0,
             TcpSocketOption.TCP_KEEPIDLE => (int)(_keepIdle / Nanos.PerSecond),
             TcpSocketOption.TCP_KEEPINTVL => (int)(_keepIntvl / Nanos.PerSecond),
             TcpSocketOption.TCP_KEEPINIT => (int)(_keepInit / Nanos.PerSecond),

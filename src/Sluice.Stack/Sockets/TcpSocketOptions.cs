@@ -35,6 +35,8 @@ public enum TcpSocketOption
     TCP_KEEPCNT,
     /// <summary>Seconds allowed for connection establishment.</summary>
     TCP_KEEPINIT,
+    /// <summary>Sign segments with the TCP MD5 option (RFC 2385), keys from the SAD (setkey -A tcp-md5).</summary>
+    TCP_MD5SIG,
 }
 
 /// <summary>TCPI_OPT_* bits of <see cref="TcpInfo.tcpi_options"/>.</summary>

@@ -41,8 +41,9 @@ public abstract partial class TcpFunctionBlockBase
         return o;
     }
 
-    /// <summary>Payload bytes per segment: the MSS less the timestamp option (tcp_output's "len > tp->t_maxseg - optlen").</summary>
-    internal static int SegmentSize(TcpControlBlock tcb) => Math.Max(tcb.Mss - (tcb.TimestampsEnabled ? 12 : 0) - (tcb.SackEnabled && tcb.Reass.Count > 0 ? 12 : 0), 1);
+    /// <summary>Payload bytes per segment: the MSS less the options (tcp_output's "len > tp->t_maxseg - optlen").</summary>
+    internal static int SegmentSize(TcpControlBlock tcb) => Math.Max(tcb.Mss - (tcb.TimestampsEnabled ? 12 : 0) - (tcb.SackEnabled && tcb.Reass.Count > 0 ? 12 : 0)
+        - (tcb.Has(TcbFlags.Signature) && !tcb.Has(TcbFlags.NoOpt) ? 20 : 0), 1); // nop,nop,md5: 20 bytes wherever it lands
 
     /// <summary>RFC 6675 pipe: bytes believed in the network.</summary>
     internal static int Pipe(TcpControlBlock tcb)
@@ -197,9 +198,9 @@ public abstract partial class TcpFunctionBlockBase
             tcb.TsoMax = tcb.Stack.TsoFor(tcb.Key.RemoteAddress);
         }
 
-        if (tcb.TsoMax == 0)
+        if (tcb.TsoMax == 0 || tcb.Has(TcbFlags.Signature))
         {
-            return seg;
+            return seg; // tcp_output: no TSO with TF_SIGNATURE, every segment needs its own digest
         }
 
         var room = tcb.TsoMax - (tcb.IsIPv6 ? 40 : 20) - TcpPacket.MaximumHeaderLength;

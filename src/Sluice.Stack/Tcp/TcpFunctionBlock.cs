@@ -319,6 +319,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
             Ack = tcb.RcvNxt,
             Flags = TcpFlags.Rst | TcpFlags.Ack,
             WindowScale = -1,
+            Signature = tcb.Has(TcbFlags.Signature),
         };
         tcb.Stack.Statistics.tcps_sndctrl++;
         tcb.Stack.Emit(in o, null);

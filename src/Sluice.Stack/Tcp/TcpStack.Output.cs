@@ -21,6 +21,7 @@ internal struct OutSegment
     public int DataOffset; // offset in the send buffer
     public int DataLength;
     public byte Ecn; // IP ECN codepoint (RFC 3168 §5): 0 Not-ECT, 2 ECT(0)
+    public bool Signature; // TCP-MD5 option (RFC 2385) for a segment sent without a tcb (tcp_respond for a TF_SIGNATURE socket)
 }
 
 public sealed partial class TcpStack
@@ -48,6 +49,18 @@ public sealed partial class TcpStack
         if (o.Timestamps)
         {
             w.WriteTimestamps(o.TsVal, o.TsEcr);
+        }
+
+        // tcp_addoptions: the signature follows the timestamps and precedes SACK; its digest is filled in last.
+        var digestAt = -1;
+        if (o.Signature || (tcb is not null && tcb.Has(TcbFlags.Signature) && !tcb.Has(TcbFlags.NoOpt)))
+        {
+            Span<byte> zeros = stackalloc byte[TcpMd5Signature.DigestLength];
+            zeros.Clear();
+            if (w.WriteMd5(zeros))
+            {
+                digestAt = TcpPacket.MinimumHeaderLength + w.Length - TcpMd5Signature.DigestLength;
+            }
         }
 
         if (tcb is not null && (o.Flags & TcpFlags.Syn) == 0 && (o.Flags & TcpFlags.Rst) == 0 && tcb.SackEnabled && (tcb.Reass.Count > 0 || tcb.DsackPending))
@@ -103,6 +116,13 @@ public sealed partial class TcpStack
         if (local.IsUnspecified)
         {
             local = remote.IsIPv6 ? Net.SourceFor(remote.V6) ?? IPv6Address.Any : Net.SourceFor(remote.V4) ?? IPv4Address.Any;
+        }
+
+        if (digestAt >= 0 && !Sign(span, digestAt, local, remote))
+        {
+            // tcp_output: a segment whose signature cannot be made (no SA) is not sent.
+            packet.Release();
+            return Errno.EACCES;
         }
 
         var tcp = TcpPacket.CreateUnchecked(span);

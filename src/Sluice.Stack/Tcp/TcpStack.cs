@@ -317,6 +317,26 @@ public sealed partial class TcpStack : IIpProtocolHandler
         }
     }
 
+    /// <summary>A socket bound to <paramref name="local"/>:<paramref name="port"/> (or the wildcard) that neither listens nor has a connection.</summary>
+    private TcpSocket? BoundClosedSocket(InetAddress local, ushort port)
+    {
+        if (!_bound.TryGetValue(port, out var list))
+        {
+            return null;
+        }
+
+        foreach (var s in list)
+        {
+            if (!s.IsListening && s.ControlBlock is null && !s.IsFullyClosed && s.IsIPv6 == local.IsIPv6
+                && (s.LocalEndpoint.Address == local || s.LocalEndpoint.Address.IsUnspecified))
+            {
+                return s;
+            }
+        }
+
+        return null;
+    }
+
     private TcpSocket? FindListener(InetAddress local, ushort port)
     {
         if (!_bound.TryGetValue(port, out var list))
@@ -483,6 +503,14 @@ public sealed partial class TcpStack : IIpProtocolHandler
             // tcp_input: TIME_WAIT is handled by tcp_twcheck; a new SYN that ends it is looked up again (findpcb).
             if (tcb.State != TcpState.TimeWait)
             {
+                // tcp_input: a TF_SIGNATURE connection takes only segments with a valid signature (RFC 2385 §2.0);
+                // the others are dropped without a reply. Syncache entries (SYN_RECEIVED here) check the same way.
+                if (tcb.Has(TcbFlags.Signature) && !VerifySignature(seg, src, dst))
+                {
+                    packet.Release();
+                    return;
+                }
+
                 tcb.FunctionBlock.SegmentInput(tcb, ref s);
                 packet.Release();
                 return;
@@ -498,6 +526,13 @@ public sealed partial class TcpStack : IIpProtocolHandler
         var listener = FindListener(dst, tcp.DestinationPort);
         if (listener is not null)
         {
+            // syncache_add: a TCP_MD5SIG listener takes a SYN only with a valid signature.
+            if (listener.SignatureEnabled && (flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == TcpFlags.Syn && !VerifySignature(seg, src, dst))
+            {
+                packet.Release();
+                return;
+            }
+
             ListenInput(listener, key, ref s);
             packet.Release();
             return;
@@ -506,7 +541,9 @@ public sealed partial class TcpStack : IIpProtocolHandler
         Statistics.tcps_noport++;
         if ((flags & TcpFlags.Rst) == 0)
         {
-            RespondReset(key, ref s);
+            // A bound socket that neither listens nor connects still answers with its options: tcp_dropwithreset
+            // gets its tcpcb (state CLOSED), so tcp_respond signs the RST when it has TF_SIGNATURE.
+            RespondReset(key, ref s, sign: BoundClosedSocket(dst, tcp.DestinationPort)?.SignatureEnabled == true);
         }
 
         packet.Release();
@@ -644,7 +681,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             }
 
             Statistics.tcps_sc_badack++;
-            RespondReset(key, ref s);
+            RespondReset(key, ref s, listener.SignatureEnabled);
             return;
         }
 
@@ -766,6 +803,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             Mss = (ushort)MssFor(key.RemoteAddress),
             WindowScale = s.Options.WindowScale >= 0 ? wscale : -1,
             SackPermitted = sack,
+            Signature = listener.SignatureEnabled, // syncache_respond: SCF_SIGNATURE
         };
         Emit(in o, null);
     }
@@ -828,14 +866,14 @@ public sealed partial class TcpStack : IIpProtocolHandler
     internal long MaxSocketBufferReserve => SysctlMaxSockBuf.Value * 2048 / (256 + 2048);
 
     /// <summary>tcp_dropwithreset: answers a segment with RST (RFC 9293 §3.10.7.1).</summary>
-    internal void RespondReset(in TcpConnectionKey key, ref TcpSegment s)
+    internal void RespondReset(in TcpConnectionKey key, ref TcpSegment s, bool sign = false)
     {
         if (s.Has(TcpFlags.Rst))
         {
             return;
         }
 
-        var o = new OutSegment { Key = key, WindowScale = -1 };
+        var o = new OutSegment { Key = key, WindowScale = -1, Signature = sign };
         if (s.Has(TcpFlags.Ack))
         {
             o.Seq = s.Ack;

@@ -86,6 +86,13 @@ public sealed class TcpStatistics
     public long tcps_noport;          // no socket on port (RST sent)
     public long tcps_finwait2_drops;  // FIN_WAIT_2 timed out
 
+    // TCP_SIGNATURE (RFC 2385, sys/netipsec/xform_tcp.c).
+    public long tcps_sig_rcvgoodsig;  // total matching signature received
+    public long tcps_sig_rcvbadsig;   // total bad signature received
+    public long tcps_sig_err_buildsig; // failed to make signature (no SA)
+    public long tcps_sig_err_sigopt;  // no signature expected by socket
+    public long tcps_sig_err_nosigopt; // no signature provided by segment
+
     // rack stack (net.inet.tcp.rack.*): loss detection and probes.
     public long rack_tlp_sent;        // tail loss probes sent
     public long rack_tlp_new;         // TLPs that sent new data

@@ -92,6 +92,8 @@ internal enum TcbFlags : uint
     EcnSendEce = 1 << 20,
     /// <summary>Set CWR on the next new data segment (TF2_ECN_SND_CWR).</summary>
     EcnSendCwr = 1 << 21,
+    /// <summary>TCP_MD5SIG: sign every segment and demand signed ones (TF_SIGNATURE, RFC 2385).</summary>
+    Signature = 1 << 22,
 }
 
 /// <summary>The per-connection timers (FreeBSD's TT_REXMT, TT_PERSIST, TT_KEEP, TT_2MSL, TT_DELACK).</summary>

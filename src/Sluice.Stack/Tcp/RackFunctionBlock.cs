@@ -17,6 +17,7 @@ internal sealed class RackState
     public bool DsackRoundOpen;  // RACK.dsack_round is not None
     public uint DsackRound;      // RACK.dsack_round
     public bool DsackThisAck;    // the ACK being processed carried a DSACK that counted for the reordering window
+    public bool UseDsack = true; // rc_rack_use_dsack
 
     /// <summary>In RTO recovery (after a retransmission timeout, until snd_una reaches snd_recover).</summary>
     public bool InRtoRecovery;
@@ -46,27 +47,29 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
     private const int ReoWndPersistRecoveries = 16;               // RFC 8985 §6.2 step 4
     private const int MaxReoWndMult = 64;
 
-    /// <summary>net.inet.tcp.rack.misc.dsack_std_based bit: DSACKs widen the reordering window (rc_rack_use_dsack).</summary>
+    /// <summary>net.inet.tcp.rack.misc.rack_dsack_ctl (rack_dsack_std_based) bit: DSACKs widen the reordering window (rc_rack_use_dsack).</summary>
     internal const long DsackUseBit = 0x2;
 
     /// <inheritdoc />
     public override string Name => "rack";
 
     /// <inheritdoc />
-    public override void Init(TcpControlBlock tcb) => tcb.FunctionBlockState = new RackState();
+    public override void Init(TcpControlBlock tcb) => tcb.FunctionBlockState = NewState(tcb);
 
-    /// <summary>Registers rack's sysctls (rack_init_sysctls): the DSACK switch and the TLP/RACK counters.</summary>
+    /// <summary>rack_init: the DSACK behaviour is fixed per connection when it takes the connection.</summary>
+    private static RackState NewState(TcpControlBlock tcb) =>
+        new() { UseDsack = (tcb.Stack.SysctlRackDsackStdBased.Value & DsackUseBit) != 0 };
+
+    /// <summary>Registers rack's sysctls (rack_init_sysctls): the DSACK switch and the TLP counters.</summary>
     internal static void RegisterSysctls(TcpStack stack, Sluice.Stack.Sysctl.SysctlTree t)
     {
-        stack.SysctlRackDsackStdBased = t.AddInt("net.inet.tcp.rack.misc.dsack_std_based",
+        stack.SysctlRackDsackStdBased = t.AddInt("net.inet.tcp.rack.misc.rack_dsack_ctl",
             "How do we process dsack with respect to rack timers, bit field, 3 is standards based?", 3, 0, 3);
         var s = stack.Statistics;
         t.AddComputed("net.inet.tcp.rack.stats.tlp_to_total", "Total number of tail loss probe expirations", () => Text(s.rack_tlp_sent));
         t.AddComputed("net.inet.tcp.rack.stats.tlp_new", "Total number of tail loss probe sending new data", () => Text(s.rack_tlp_new));
         t.AddComputed("net.inet.tcp.rack.stats.tlp_retran", "Total number of tail loss probe sending retransmitted data", () => Text(s.rack_tlp_retran));
         t.AddComputed("net.inet.tcp.rack.stats.tlp_retran_bytes", "Total bytes of tail loss probe sending retransmitted data", () => Text(s.tcps_tlpresend_bytes));
-        t.AddComputed("net.inet.tcp.rack.stats.reordering", "Total number of times we added delay due to reordering", () => Text(s.rack_reorder_seen));
-        t.AddComputed("net.inet.tcp.rack.stats.rack_to_tot", "Total number of times the rack to expired", () => Text(s.rack_to_tot));
 
         static string Text(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
@@ -75,7 +78,7 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
     {
         if (tcb.FunctionBlockState is not RackState r)
         {
-            r = new RackState();
+            r = NewState(tcb);
             tcb.FunctionBlockState = r;
         }
 
@@ -144,7 +147,7 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
             return true;
         }
 
-        if ((tcb.Stack.SysctlRackDsackStdBased.Value & DsackUseBit) == 0)
+        if (!r.UseDsack)
         {
             return false;
         }

@@ -18,7 +18,7 @@ public sealed class TcpRackTests(ITestOutputHelper output)
     private Run PersistentReordering(bool adapt, int every = 25)
     {
         var net = new TcpPair("rack", oneWayDelayNs: Nanos.FromMilliseconds(10));
-        Assert.Equal(SysctlSetStatus.Ok, net.Client.Sysctl.TrySet("net.inet.tcp.rack.misc.dsack_std_based", adapt ? "3" : "1").Status);
+        Assert.Equal(SysctlSetStatus.Ok, net.Client.Sysctl.TrySet("net.inet.tcp.rack.misc.rack_dsack_ctl", adapt ? "3" : "1").Status);
         var listener = net.Listen();
         var (c, s) = net.Establish(listener);
         Assert.True(c.ControlBlock!.SackEnabled);
@@ -127,6 +127,27 @@ public sealed class TcpRackTests(ITestOutputHelper output)
         Assert.Equal(2, st.tcps_sndrexmitpack);
         Assert.Equal(0, st.tcps_rexmttimeo);
         Assert.Equal(0, st.rack_to_tot);
+    }
+
+    [Fact]
+    public void TlpCountersAreReadableUnderRackSysctls()
+    {
+        var (net, c, s) = Warm();
+        var tcb = c.ControlBlock!;
+        var start = tcb.SndMax;
+        var stats = net.Client.Tcp.Statistics;
+        net.ServerLink.Drop = f => ImpairedLink.TryTcp(f, out var h, out _) && (int)(h.AcknowledgmentNumber - start) > 0 && stats.rack_tlp_sent == 0;
+        var data = TcpPair.Pattern(4 * tcb.Mss, 6);
+        Assert.True(data.AsSpan().SequenceEqual(net.Transfer(c, s, data, close: false)));
+        Assert.True(net.Loop.RunUntil(() => tcb.SndUna == tcb.SndMax, 10 * Nanos.PerSecond));
+
+        string Read(string name) => Assert.IsAssignableFrom<SysctlNode>(net.Client.Sysctl.Find(name)).FormatValue();
+        Assert.Equal("1", Read("net.inet.tcp.rack.stats.tlp_to_total"));
+        Assert.Equal("0", Read("net.inet.tcp.rack.stats.tlp_new"));
+        Assert.Equal("1", Read("net.inet.tcp.rack.stats.tlp_retran"));
+        Assert.Equal(stats.tcps_tlpresend_bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), Read("net.inet.tcp.rack.stats.tlp_retran_bytes"));
+        Assert.True(stats.tcps_tlpresend_bytes > 0);
+        Assert.Equal("3", Read("net.inet.tcp.rack.misc.rack_dsack_ctl"));
     }
 
     [Fact]

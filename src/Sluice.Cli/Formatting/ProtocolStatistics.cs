@@ -144,12 +144,8 @@ internal static class ProtocolStatistics
         l.P(s.tcps_sig_err_sigopt, "\t{n} time{s} unexpected signature received");
         l.P(s.tcps_sig_err_nosigopt, "\t{n} time{s} no signature provided by segment");
 
-        // struct tcpstat has tcps_tlpresends/tcps_tlpresend_bytes (counted by rack and bbr); the netstat line that
-        // prints them is written from memory and unconfirmed. Printed only when the rack stack sent a probe.
-        if (s.rack_tlp_sent != 0)
-        {
-            l.P(s.rack_tlp_sent, "\t{n} tail loss probe{s} sent");
-        }
+        // inet.c tcp_stats prints no TLP or DSACK line (struct tcpstat's tcps_tlpresends, tcps_dsack_* are read by
+        // other tools): rack's probe counters are the sysctls net.inet.tcp.rack.stats.tlp_*.
 
         l.Text.Append("TCP connection count by state:\n");
         for (var i = 0; i < states.Length; i++)

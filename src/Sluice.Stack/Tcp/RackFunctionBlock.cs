@@ -8,34 +8,77 @@ internal sealed class RackState
     public long XmitTs = -1;   // RACK.xmit_ts
     public uint EndSeq;        // RACK.end_seq
     public long Rtt;           // RACK.rtt
-    public uint Fack;          // highest delivered sequence
+    public uint Fack;          // RACK.fack: highest delivered sequence
     public bool Reordering;    // RACK.reordering_seen
-    public int ReoWndMult = 1;
-    public bool TlpOutstanding;
-    public uint TlpHighSeq;
-    public bool TlpInEpisode;
+
+    // RFC 8985 §6.2 step 4: DSACK-based reordering window adaptation (rack's num_dsack, dsack_persist, dsack_round_end).
+    public int ReoWndMult = 1;   // RACK.reo_wnd_mult
+    public int ReoWndPersist;    // RACK.reo_wnd_persist
+    public bool DsackRoundOpen;  // RACK.dsack_round is not None
+    public uint DsackRound;      // RACK.dsack_round
+    public bool DsackThisAck;    // the ACK being processed carried a DSACK that counted for the reordering window
+    public bool UseDsack = true; // rc_rack_use_dsack
+
+    /// <summary>In RTO recovery (after a retransmission timeout, until snd_una reaches snd_recover).</summary>
+    public bool InRtoRecovery;
+
+    // RFC 8985 §7: the TLP episode (TLP.end_seq, TLP.is_retrans) and the last probe's range (rack's last_sent_tlp_seq/len).
+    public bool TlpEpisode;      // TLP.end_seq is not None
+    public uint TlpEndSeq;       // TLP.end_seq
+    public bool TlpIsRetrans;    // TLP.is_retrans
+    public bool TlpProbeKnown;
+    public uint TlpProbeStart, TlpProbeEnd;
+    public bool DupAckThisAck;   // the ACK being processed was a duplicate ACK with nothing newly SACKed
+
+    /// <summary>New data went out: a pending PTO restarts from now (RFC 8985 §7.2).</summary>
+    public bool RestartPto;
 }
 
 /// <summary>
-/// The `rack` stack: RACK-TLP loss detection (RFC 8985) — time-based loss marking with a reordering window, tail
-/// loss probes instead of waiting for the RTO — and Proportional Rate Reduction during recovery (RFC 6937).
+/// The `rack` stack: RACK-TLP loss detection (RFC 8985) — time-based loss marking with a reordering window that
+/// DSACKs widen, tail loss probes instead of waiting for the RTO — and Proportional Rate Reduction during recovery
+/// (RFC 6937).
 /// </summary>
 public sealed class RackFunctionBlock : TcpFunctionBlockBase
 {
     private const long TlpMinimum = 10 * Nanos.PerMillisecond;   // net.inet.tcp.rack.tlpminto
     private const long MaxAckDelay = 200 * Nanos.PerMillisecond; // RFC 8985 §7.2 WCDelAckT
+    private const int DupThresh = 3;
+    private const int ReoWndPersistRecoveries = 16;               // RFC 8985 §6.2 step 4
+    private const int MaxReoWndMult = 64;
+
+    /// <summary>net.inet.tcp.rack.misc.rack_dsack_ctl (rack_dsack_std_based) bit: DSACKs widen the reordering window (rc_rack_use_dsack).</summary>
+    internal const long DsackUseBit = 0x2;
 
     /// <inheritdoc />
     public override string Name => "rack";
 
     /// <inheritdoc />
-    public override void Init(TcpControlBlock tcb) => tcb.FunctionBlockState = new RackState();
+    public override void Init(TcpControlBlock tcb) => tcb.FunctionBlockState = NewState(tcb);
+
+    /// <summary>rack_init: the DSACK behaviour is fixed per connection when it takes the connection.</summary>
+    private static RackState NewState(TcpControlBlock tcb) =>
+        new() { UseDsack = (tcb.Stack.SysctlRackDsackStdBased.Value & DsackUseBit) != 0 };
+
+    /// <summary>Registers rack's sysctls (rack_init_sysctls): the DSACK switch and the TLP counters.</summary>
+    internal static void RegisterSysctls(TcpStack stack, Sluice.Stack.Sysctl.SysctlTree t)
+    {
+        stack.SysctlRackDsackStdBased = t.AddInt("net.inet.tcp.rack.misc.rack_dsack_ctl",
+            "How do we process dsack with respect to rack timers, bit field, 3 is standards based?", 3, 0, 3);
+        var s = stack.Statistics;
+        t.AddComputed("net.inet.tcp.rack.stats.tlp_to_total", "Total number of tail loss probe expirations", () => Text(s.rack_tlp_sent));
+        t.AddComputed("net.inet.tcp.rack.stats.tlp_new", "Total number of tail loss probe sending new data", () => Text(s.rack_tlp_new));
+        t.AddComputed("net.inet.tcp.rack.stats.tlp_retran", "Total number of tail loss probe sending retransmitted data", () => Text(s.rack_tlp_retran));
+        t.AddComputed("net.inet.tcp.rack.stats.tlp_retran_bytes", "Total bytes of tail loss probe sending retransmitted data", () => Text(s.tcps_tlpresend_bytes));
+
+        static string Text(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private static RackState State(TcpControlBlock tcb)
     {
         if (tcb.FunctionBlockState is not RackState r)
         {
-            r = new RackState();
+            r = NewState(tcb);
             tcb.FunctionBlockState = r;
         }
 
@@ -62,39 +105,92 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         // §6.2 step 3: reordering if a segment below the highest delivered one is delivered without retransmission.
         if (Seq.Lt(e.End, r.Fack) && !e.Is(SentFlags.Retransmitted))
         {
-            if (!r.Reordering)
-            {
-                tcb.Stack.Statistics.rack_reorder_seen++;
-            }
-
-            r.Reordering = true;
+            SetReordering(tcb, r);
         }
         else if (Seq.Gt(e.End, r.Fack))
         {
             r.Fack = e.End;
         }
+    }
 
-        if (r.TlpInEpisode && (e.Is(SentFlags.TlpProbe) || Seq.Geq(e.End, r.TlpHighSeq)))
+    private static void SetReordering(TcpControlBlock tcb, RackState r)
+    {
+        if (!r.Reordering)
         {
-            r.TlpInEpisode = false;
+            tcb.Stack.Statistics.rack_reorder_seen++;
         }
+
+        r.Reordering = true;
+    }
+
+    /// <summary>
+    /// A DSACK block (RFC 2883): the receiver got [<paramref name="start"/>, <paramref name="end"/>) twice. A DSACK of
+    /// the last probe ends the TLP episode without a loss (RFC 8985 §7.4); any other opens a DSACK round that widens
+    /// the reordering window (§6.2 step 4; rack_note_dsack).
+    /// </summary>
+    internal override bool OnDsack(TcpControlBlock tcb, uint start, uint end, uint ack)
+    {
+        var r = State(tcb);
+        if (r.DsackRoundOpen && Seq.Geq(ack, r.DsackRound))
+        {
+            r.DsackRoundOpen = false; // the round is over once everything sent when it began is acknowledged
+        }
+
+        if (r.TlpProbeKnown && Seq.Geq(start, r.TlpProbeStart) && Seq.Leq(end, r.TlpProbeEnd))
+        {
+            // The duplicate is our probe: the original arrived, nothing was lost, and reordering is not the cause.
+            if (r.TlpEpisode && r.TlpIsRetrans)
+            {
+                r.TlpEpisode = false;
+            }
+
+            return true;
+        }
+
+        if (!r.UseDsack)
+        {
+            return false;
+        }
+
+        // A retransmission the receiver already had means the original was late, not lost (RFC 3708 §3).
+        SetReordering(tcb, r);
+        r.DsackThisAck = true;
+        if (!r.DsackRoundOpen)
+        {
+            r.DsackRoundOpen = true;
+            r.DsackRound = tcb.SndMax;
+            r.ReoWndMult = Math.Min(r.ReoWndMult + 1, MaxReoWndMult);
+            r.ReoWndPersist = ReoWndPersistRecoveries;
+        }
+
+        return false;
     }
 
     internal override void OnDuplicateAck(TcpControlBlock tcb, int sackedBytes)
     {
-        // Loss detection runs in AfterAck for every ACK.
+        // Loss detection runs in AfterAck for every ACK; a dupack that delivered nothing may end a TLP episode there.
+        if (sackedBytes == 0)
+        {
+            State(tcb).DupAckThisAck = true;
+        }
     }
 
     internal override void OnNewAck(TcpControlBlock tcb, uint oldUna, int acked, int delivered)
     {
         var r = State(tcb);
-        r.TlpOutstanding = false;
+        if (r.InRtoRecovery && Seq.Geq(tcb.SndUna, tcb.SndRecover))
+        {
+            r.InRtoRecovery = false;
+            RecoveryEnded(r);
+        }
+
         if (tcb.InRecovery)
         {
             if (Seq.Geq(tcb.SndUna, tcb.SndRecover))
             {
                 tcb.Flags &= ~TcbFlags.FastRecovery;
                 tcb.Cwnd = Math.Max(tcb.Ssthresh, tcb.Mss); // RFC 6937 §3.1: cwnd = ssthresh when recovery ends
+                RecoveryEnded(r);
             }
 
             return;
@@ -103,27 +199,75 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         tcb.CongestionControl.AckReceived(tcb, acked);
     }
 
+    /// <summary>RFC 8985 §6.2 step 4: after 16 recoveries without a DSACK round the reordering window shrinks back.</summary>
+    private static void RecoveryEnded(RackState r)
+    {
+        if (r.DsackThisAck || r.ReoWndPersist <= 0)
+        {
+            return;
+        }
+
+        if (--r.ReoWndPersist == 0)
+        {
+            r.ReoWndMult = 1;
+        }
+    }
+
     internal override void AfterAck(TcpControlBlock tcb, int delivered)
     {
+        var r = State(tcb);
         if (tcb.InRecovery)
         {
             tcb.PrrDelivered += delivered;
         }
 
+        TlpProcessAck(tcb, r, delivered);
         var lost = DetectLoss(tcb);
         if (lost && !tcb.InRecovery)
         {
             EnterRecovery(tcb);
+        }
+
+        r.DsackThisAck = false;
+        r.DupAckThisAck = false;
+    }
+
+    /// <summary>RFC 8985 §7.4 TLP_process_ack: decides whether the probe repaired a loss once the ACK covers it.</summary>
+    private static void TlpProcessAck(TcpControlBlock tcb, RackState r, int delivered)
+    {
+        if (!r.TlpEpisode || Seq.Lt(tcb.SndUna, r.TlpEndSeq))
+        {
+            return;
+        }
+
+        if (!r.TlpIsRetrans)
+        {
+            r.TlpEpisode = false; // the probe carried new data, and it was delivered
+            return;
+        }
+
+        if (Seq.Gt(tcb.SndUna, r.TlpEndSeq))
+        {
+            // The probe repaired a loss: react as to any loss, once, without a recovery episode.
+            r.TlpEpisode = false;
+            tcb.Stack.Statistics.rack_tlp_recovered++;
+            tcb.CongestionControl.CongestionSignal(tcb, CongestionSignal.Loss);
+            tcb.Cwnd = Math.Max(tcb.Ssthresh, tcb.Mss);
+        }
+        else if (r.DupAckThisAck && delivered == 0)
+        {
+            r.TlpEpisode = false; // a duplicate ACK without news: the original and the probe both arrived
         }
     }
 
     private static void EnterRecovery(TcpControlBlock tcb)
     {
         var r = State(tcb);
-        if (r.TlpInEpisode)
+        if (r.TlpEpisode)
         {
+            // The probe's ACK exposed the losses: recovery repairs them and makes the one congestion response.
             tcb.Stack.Statistics.rack_tlp_recovered++;
-            r.TlpInEpisode = false;
+            r.TlpEpisode = false;
         }
 
         // RFC 6937 §3.1 initialisation.
@@ -195,17 +339,18 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         return marked;
     }
 
+    /// <summary>RFC 8985 §6.2 step 4 RACK_update_reo_wnd: min(reo_wnd_mult * min_RTT / 4, SRTT), or 0 when no reordering was seen and recovery (or DupThresh SACKs) says act at once.</summary>
     private static long ReorderingWindow(TcpControlBlock tcb, RackState r)
     {
         if (!r.Reordering)
         {
-            if (tcb.InRecovery)
+            if (tcb.InRecovery || r.InRtoRecovery)
             {
                 return 0;
             }
 
             var sacked = 0;
-            for (var i = 0; i < tcb.Map.Count && sacked < 3; i++)
+            for (var i = 0; i < tcb.Map.Count && sacked < DupThresh; i++)
             {
                 if (tcb.Map[i].Is(SentFlags.Sacked))
                 {
@@ -213,7 +358,7 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
                 }
             }
 
-            if (sacked >= 3)
+            if (sacked >= DupThresh)
             {
                 return 0;
             }
@@ -259,40 +404,48 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
             tcb.PrrOut += bytes;
             tcb.Stack.Statistics.rack_prr_sndcnt += bytes;
         }
+
+        if (!retransmission)
+        {
+            State(tcb).RestartPto = true;
+        }
     }
 
+    /// <summary>
+    /// rack_timer_start: the PTO while the connection is open (RFC 8985 §7.2), else the RTO — during recovery,
+    /// before an RTT sample, without SACK, after an RTO, while a TLP episode is open, or with only a FIN outstanding.
+    /// </summary>
     internal override void ArmTimer(TcpControlBlock tcb, bool restart)
     {
-        if (!restart && tcb.RexmtTimer.IsScheduled)
+        var r = State(tcb);
+        var restartPto = r.RestartPto;
+        r.RestartPto = false;
+        if (!restart && tcb.RexmtTimer.IsScheduled && !(restartPto && tcb.RexmtMode == TcpTimerKind.TailLossProbe))
         {
             return;
         }
 
-        var r = State(tcb);
         var loop = tcb.Stack.Net.Loop;
         var rto = tcb.CurrentRto();
-        if (tcb.InRecovery || !tcb.HaveRtt || r.TlpOutstanding || tcb.RxtShift > 0 || !tcb.SackEnabled)
+        var flight = tcb.SndMax - tcb.SndUna;
+        var finOnly = flight == 1 && tcb.Has(TcbFlags.SentFin);
+        if (tcb.State < TcpState.Established || tcb.InRecovery || r.InRtoRecovery || !tcb.HaveRtt || r.TlpEpisode
+            || tcb.RxtShift > 0 || !tcb.SackEnabled || finOnly)
         {
             tcb.RexmtMode = TcpTimerKind.Retransmit;
             loop.ScheduleAfter(tcb.RexmtTimer, rto);
             return;
         }
 
-        // RFC 8985 §7.2: PTO = 2*SRTT (+ WCDelAckT when one segment is in flight), never later than the RTO.
+        // RFC 8985 §7.2: PTO = 2*SRTT, + WCDelAckT when one segment is in flight (its ACK may be delayed), never later
+        // than the RTO would fire; at least net.inet.tcp.rack.tlpminto.
         var pto = 2 * tcb.Srtt;
-        if (tcb.Map.Count == 1)
+        if (flight <= (uint)tcb.Mss)
         {
             pto += MaxAckDelay;
         }
 
-        pto = Math.Max(pto, TlpMinimum);
-        if (pto >= rto)
-        {
-            tcb.RexmtMode = TcpTimerKind.Retransmit;
-            loop.ScheduleAfter(tcb.RexmtTimer, rto);
-            return;
-        }
-
+        pto = Math.Min(Math.Max(pto, TlpMinimum), rto);
         tcb.RexmtMode = TcpTimerKind.TailLossProbe;
         loop.ScheduleAfter(tcb.RexmtTimer, pto);
     }
@@ -315,48 +468,74 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
             return;
         }
 
-        if (kind != TcpTimerKind.TailLossProbe || tcb.SndUna == tcb.SndMax)
+        var r = State(tcb);
+        if (kind != TcpTimerKind.TailLossProbe || tcb.SndUna == tcb.SndMax || r.TlpEpisode || tcb.InRecovery)
         {
             RetransmitTimeout(tcb);
             return;
         }
 
-        // RFC 8985 §7.3: send new data if the windows allow, else retransmit the last segment.
-        var r = State(tcb);
+        SendProbe(tcb, r);
+
+        // RFC 8985 §7.3: after a probe the RTO, not another PTO, guards the flight until the episode ends.
+        ArmTimer(tcb, restart: true);
+    }
+
+    /// <summary>RFC 8985 §7.3 TLP_send_probe: new data if the receive window allows, else the highest unacknowledged segment again.</summary>
+    private void SendProbe(TcpControlBlock tcb, RackState r)
+    {
         var stats = tcb.Stack.Statistics;
         stats.rack_tlp_sent++;
-        r.TlpOutstanding = true;
-        r.TlpInEpisode = true;
-        r.TlpHighSeq = tcb.SndMax;
         var seg = SegmentSize(tcb);
+        var before = tcb.SndMax;
         if (tcb.Unsent > 0 && (long)tcb.SndWnd - (tcb.SndMax - tcb.SndUna) >= Math.Min(seg, tcb.Unsent))
         {
-            stats.rack_tlp_new++;
-            var before = tcb.SndMax;
             tcb.Flags |= TcbFlags.ForceData;
             Output(tcb);
             tcb.Flags &= ~TcbFlags.ForceData;
             if (tcb.SndMax != before && tcb.Map.Count > 0)
             {
+                stats.rack_tlp_new++;
                 tcb.Map.Last.Flags |= SentFlags.TlpProbe;
+                StartEpisode(tcb, r, isRetrans: false, tcb.Map.Last.Start, tcb.Map.Last.End);
+                return;
             }
         }
-        else if (tcb.Map.Count > 0)
-        {
-            stats.rack_tlp_retran++;
-            ref var last = ref tcb.Map.Last;
-            Retransmit(tcb, ref last);
-            last.Flags = (last.Flags & ~(SentFlags.Lost | SentFlags.Resent)) | SentFlags.TlpProbe;
-        }
 
-        ArmTimer(tcb, restart: true);
+        // rack_find_high_nonack: the highest segment not yet SACKed.
+        for (var i = tcb.Map.Count - 1; i >= 0; i--)
+        {
+            ref var e = ref tcb.Map[i];
+            if (e.Is(SentFlags.Sacked))
+            {
+                continue;
+            }
+
+            stats.rack_tlp_retran++;
+            stats.tcps_tlpresends++;
+            stats.tcps_tlpresend_bytes += e.Length - (e.Is(SentFlags.Fin) ? 1 : 0);
+            Retransmit(tcb, ref e);
+            e.Flags = (e.Flags & ~(SentFlags.Lost | SentFlags.Resent)) | SentFlags.TlpProbe;
+            StartEpisode(tcb, r, isRetrans: true, e.Start, e.End);
+            return;
+        }
+    }
+
+    private static void StartEpisode(TcpControlBlock tcb, RackState r, bool isRetrans, uint start, uint end)
+    {
+        r.TlpEpisode = true;
+        r.TlpIsRetrans = isRetrans;
+        r.TlpEndSeq = tcb.SndMax; // TLP.end_seq = SND.NXT
+        r.TlpProbeKnown = true;
+        r.TlpProbeStart = start;
+        r.TlpProbeEnd = end;
     }
 
     internal override void OnRetransmitTimeout(TcpControlBlock tcb)
     {
         tcb.Stack.Statistics.rack_to_tot++;
         var r = State(tcb);
-        r.TlpOutstanding = false;
-        r.TlpInEpisode = false;
+        r.TlpEpisode = false;
+        r.InRtoRecovery = true;
     }
 }

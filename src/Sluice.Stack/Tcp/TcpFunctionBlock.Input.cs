@@ -354,7 +354,7 @@ public abstract partial class TcpFunctionBlockBase
             }
         }
 
-        var sacked = s.Options.SackCount > 0 && tcb.SackEnabled ? ProcessSack(tcb, ref s.Options) : 0;
+        var sacked = s.Options.SackCount > 0 && tcb.SackEnabled ? ProcessSack(tcb, ref s.Options, ack) : 0;
         if (Seq.Leq(ack, tcb.SndUna))
         {
             var pureDup = payload.Length == 0 && !fin && tiwin == tcb.SndWnd && ack == tcb.SndUna && tcb.SndMax != tcb.SndUna;
@@ -785,14 +785,34 @@ public abstract partial class TcpFunctionBlockBase
     }
 
     /// <summary>Marks segments covered by the SACK blocks; returns newly SACKed bytes (tcp_sack_doack).</summary>
-    private int ProcessSack(TcpControlBlock tcb, ref TcpSegmentOptions o)
+    private int ProcessSack(TcpControlBlock tcb, ref TcpSegmentOptions o, uint ack)
     {
-        tcb.Stack.Statistics.tcps_sack_rcv_blocks++;
+        var stats = tcb.Stack.Statistics;
+        stats.tcps_sack_rcv_blocks++;
         var newly = 0;
         var now = tcb.Now;
         for (var b = 0; b < o.SackCount; b++)
         {
             var (left, right) = o.Sack(b);
+
+            // RFC 2883 §4 (tcp_sack_doack, tcp_record_dsack): a first block below the ACK or inside the second one
+            // reports a duplicate, not new data.
+            if (b == 0 && Seq.Lt(left, right)
+                && (Seq.Leq(right, ack) || (o.SackCount > 1 && Seq.Geq(left, o.Sack1L) && Seq.Leq(right, o.Sack1R))))
+            {
+                var tlp = OnDsack(tcb, left, right, ack);
+                stats.tcps_dsack_count++;
+                if (tlp)
+                {
+                    stats.tcps_dsack_tlp_bytes += right - left;
+                }
+                else
+                {
+                    stats.tcps_dsack_bytes += right - left;
+                }
+
+                continue;
+            }
             // RFC 2018 / tcp_sack_doack: ignore blocks outside (snd_una, snd_max] or inverted.
             if (!Seq.Lt(left, right) || Seq.Leq(right, tcb.SndUna) || Seq.Gt(right, tcb.SndMax) || Seq.Lt(left, tcb.SndUna))
             {
@@ -831,6 +851,9 @@ public abstract partial class TcpFunctionBlockBase
     internal virtual void OnSegmentDelivered(TcpControlBlock tcb, ref SentSegment segment, long now)
     {
     }
+
+    /// <summary>The ACK carried a D-SACK block [<paramref name="start"/>, <paramref name="end"/>); true when it reports a tail loss probe.</summary>
+    internal virtual bool OnDsack(TcpControlBlock tcb, uint start, uint end, uint ack) => false;
 
     /// <summary>A duplicate ACK arrived (with <paramref name="sackedBytes"/> newly SACKed).</summary>
     internal abstract void OnDuplicateAck(TcpControlBlock tcb, int sackedBytes);

@@ -36,7 +36,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlRfc1323 = null!, SysctlSack = null!, SysctlSynCookies = null!, SysctlMsl = null!, SysctlRexmitMin = null!,
         SysctlRexmitInitial = null!, SysctlRexmitSlop = null!, SysctlEcn = null!, SysctlInitCwndSegments = null!, SysctlFinWait2Timeout = null!,
         SysctlMaxSockBuf = null!, SysctlEcnMaxRetries = null!, SysctlRexmitDropOptions = null!, SysctlDropSynFin = null!,
-        SysctlIcmpMayRst = null!, SysctlInsecureRst = null!, SysctlTolerateMissingTs = null!;
+        SysctlIcmpMayRst = null!, SysctlInsecureRst = null!, SysctlTolerateMissingTs = null!, SysctlRackDsackStdBased = null!;
 
     /// <summary>Creates TCP for <paramref name="stack"/> and registers it as IP protocol 6. Prefer <see cref="Attach"/>.</summary>
     public TcpStack(NetStack stack)
@@ -202,6 +202,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlIcmpMayRst = t.AddInt("net.inet.tcp.icmp_may_rst", "Certain ICMP unreachable messages may abort connections in SYN_SENT", 1, 0, 1);
         SysctlInsecureRst = t.AddInt("net.inet.tcp.insecure_rst", "Follow RFC793 instead of RFC5961 criteria for accepting RST packets", 0, 0, 1);
         SysctlTolerateMissingTs = t.AddInt("net.inet.tcp.tolerate_missing_ts", "Tolerate missing TCP timestamps", 1, 0, 1);
+        RackFunctionBlock.RegisterSysctls(this, t);
 
         // uipc_sockbuf.c sb_max: TCP is its only user here; at least MSIZE + MCLBYTES (sysctl_handle_sb_max).
         SysctlMaxSockBuf = Net.Sysctl.Find("kern.ipc.maxsockbuf") as SysctlInt

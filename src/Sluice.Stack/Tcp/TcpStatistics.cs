@@ -85,6 +85,11 @@ public sealed class TcpStatistics
     public long tcps_challenge_ack;   // RFC 5961 challenge ACKs sent (FreeBSD: tcps_rcvghostack/... counted here)
     public long tcps_noport;          // no socket on port (RST sent)
     public long tcps_finwait2_drops;  // FIN_WAIT_2 timed out
+    public long tcps_dsack_count;     // DSACK packets received
+    public long tcps_dsack_bytes;     // DSACK bytes received
+    public long tcps_dsack_tlp_bytes; // DSACK bytes received for TLPs sent
+    public long tcps_tlpresends;      // TLPs that retransmitted data
+    public long tcps_tlpresend_bytes; // bytes those TLPs retransmitted
 
     // TCP_SIGNATURE (RFC 2385, sys/netipsec/xform_tcp.c).
     public long tcps_sig_rcvgoodsig;  // total matching signature received

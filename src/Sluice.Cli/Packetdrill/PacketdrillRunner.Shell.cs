@@ -86,12 +86,28 @@ internal sealed partial class PacketdrillRunner
             case "sockstat":
                 lines = Sockstat(first);
                 break;
+            case "tcpdrop":
+            {
+                // tcpdrop(8) through net.inet.tcp.drop, as the lab tool; its output feeds the pipeline.
+                using var stdout = new StringWriter(CultureInfo.InvariantCulture);
+                using var stderr = new StringWriter(CultureInfo.InvariantCulture);
+                status = global::Sluice.Cli.Tcpdrop.Run(_tcp, first.Skip(1).ToArray(), stdout, stderr);
+                lines = [.. stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+                if (status != 0)
+                {
+                    why = stderr.ToString().Trim().Replace('\n', ' ');
+                    return status;
+                }
+
+                break;
+            }
+
             case "true":
                 return 0;
             case "false":
                 return 1;
             default:
-                why = $"interpreter: unsupported shell command '{first[0]}' (only sysctl and sockstat | grep are emulated)";
+                why = $"interpreter: unsupported shell command '{first[0]}' (only sysctl, tcpdrop and sockstat | grep are emulated)";
                 return 127;
         }
 

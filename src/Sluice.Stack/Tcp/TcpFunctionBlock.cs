@@ -310,6 +310,9 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         socket?.OnConnectionClosed(error);
     }
 
+    /// <summary>tcp_twclose: a connection in TIME_WAIT is removed without a segment (net.inet.tcp.drop).</summary>
+    internal static void CloseTimeWait(TcpControlBlock tcb) => Close(tcb, Errno.None);
+
     private static void SendReset(TcpControlBlock tcb)
     {
         var o = new OutSegment

@@ -11,7 +11,7 @@ using Sluice.Wire;
 namespace Sluice.Stack.Tcp;
 
 /// <summary>One row of the connection list (`netstat -an`).</summary>
-public readonly record struct TcpConnectionInfo(InetEndpoint Local, InetEndpoint Foreign, TcpState State, int ReceiveQueue, int SendQueue, string Stack);
+public readonly record struct TcpConnectionInfo(InetEndpoint Local, InetEndpoint Foreign, TcpState State, int ReceiveQueue, int SendQueue, string Stack, string CongestionControl = "");
 
 /// <summary>
 /// TCP of one VNET: the protocol handler, the connection and listener tables, the registries of function blocks
@@ -136,7 +136,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         var list = new List<TcpConnectionInfo>();
         foreach (var tcb in _connections.Values)
         {
-            list.Add(new TcpConnectionInfo(tcb.LocalEndpoint, tcb.RemoteEndpoint, tcb.State, tcb.RecvBuffer.Count, tcb.SendBuffer.Count, tcb.FunctionBlock.Name));
+            list.Add(new TcpConnectionInfo(tcb.LocalEndpoint, tcb.RemoteEndpoint, tcb.State, tcb.RecvBuffer.Count, tcb.SendBuffer.Count, tcb.FunctionBlock.Name, tcb.CongestionControl.Name));
         }
 
         foreach (var sockets in _bound.Values)
@@ -145,7 +145,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             {
                 if (s.IsListening)
                 {
-                    list.Add(new TcpConnectionInfo(s.LocalEndpoint, new InetEndpoint(s.IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0), TcpState.Listen, s.PendingAccepts, 0, s.FunctionBlockName));
+                    list.Add(new TcpConnectionInfo(s.LocalEndpoint, new InetEndpoint(s.IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0), TcpState.Listen, s.PendingAccepts, 0, s.FunctionBlockName, s.CongestionControlName));
                 }
             }
         }

@@ -142,9 +142,12 @@ internal sealed partial class PacketdrillRunner
                 // Debug tracing only; Sluice has nothing to switch.
                 return (0, Errno.None);
             case "TCP_FASTOPEN":
-                // The stack has no TCP Fast Open: remember the request so sendto() connects, and report the option as missing.
-                f.FastOpen = ListInt(ev, value) != 0;
-                return (-1, Errno.ENOPROTOOPT);
+            {
+                // struct tcp_fastopen {enable, psk} or an int; a pre-shared key is not supported.
+                var r = Res(s.SetOption(TcpSocketOption.TCP_FASTOPEN, ListInt(ev, value) != 0 ? 1 : 0));
+                f.FastOpen = r.Item2 == Errno.None ? ListInt(ev, value) != 0 : f.FastOpen;
+                return r;
+            }
         }
 
         if (!IntOptions.TryGetValue(name, out var opt))

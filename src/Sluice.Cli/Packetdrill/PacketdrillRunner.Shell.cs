@@ -30,8 +30,6 @@ internal sealed partial class PacketdrillRunner
         ["net.inet.tcp.tolerate_missing_ts"] = "1",
         ["net.inet.tcp.udp_tunneling_port"] = "0",
         ["net.inet.tcp.udp_tunneling_overhead"] = "8",
-        ["net.inet.tcp.fastopen.client_enable"] = "1",
-        ["net.inet.tcp.fastopen.server_enable"] = "0",
         ["net.inet.tcp.rfc3042"] = "1",
         ["net.inet.tcp.rfc3390"] = "1",
         ["net.inet.tcp.abc_l_var"] = "2",

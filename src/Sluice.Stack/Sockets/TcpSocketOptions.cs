@@ -35,6 +35,8 @@ public enum TcpSocketOption
     TCP_KEEPCNT,
     /// <summary>Seconds allowed for connection establishment.</summary>
     TCP_KEEPINIT,
+    /// <summary>TCP Fast Open (RFC 7413): on a client, sendto(2) opens with a cookie and data in the SYN; on a listener, serve TFO.</summary>
+    TCP_FASTOPEN,
 }
 
 /// <summary>TCPI_OPT_* bits of <see cref="TcpInfo.tcpi_options"/>.</summary>

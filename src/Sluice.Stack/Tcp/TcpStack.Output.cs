@@ -21,6 +21,9 @@ internal struct OutSegment
     public int DataOffset; // offset in the send buffer
     public int DataLength;
     public byte Ecn; // IP ECN codepoint (RFC 3168 §5): 0 Not-ECT, 2 ECT(0)
+    public bool FastOpen; // a Fast Open option (RFC 7413) with FastOpenCookie[..FastOpenCookieLength]
+    public byte[]? FastOpenCookie;
+    public int FastOpenCookieLength;
 }
 
 public sealed partial class TcpStack
@@ -48,6 +51,11 @@ public sealed partial class TcpStack
         if (o.Timestamps)
         {
             w.WriteTimestamps(o.TsVal, o.TsEcr);
+        }
+
+        if (o.FastOpen)
+        {
+            w.WriteFastOpen(o.FastOpenCookie.AsSpan(0, o.FastOpenCookieLength)); // tcp_addoptions: after TS (and MD5)
         }
 
         if (tcb is not null && (o.Flags & TcpFlags.Syn) == 0 && (o.Flags & TcpFlags.Rst) == 0 && tcb.SackEnabled && (tcb.Reass.Count > 0 || tcb.DsackPending))

@@ -30,7 +30,8 @@ internal enum FastOpenFlags : byte
 /// <remarks>
 /// Runs on the stack's event loop. The cache allocates only when a connection opens or a SYN-ACK updates it,
 /// never per data segment. Server cookies are 8 bytes of SipHash-2-4 over the client's address under a 16-byte key
-/// drawn from the stack's random source when net.inet.tcp.fastopen.server_enable is first set (no key rotation).
+/// drawn from the stack's random source on first use and dropped when net.inet.tcp.fastopen.server_enable is turned off
+/// (no timed rotation: net.inet.tcp.fastopen.autokey is not implemented).
 /// </remarks>
 public sealed class TcpFastOpen
 {
@@ -84,6 +85,14 @@ public sealed class TcpFastOpen
             }
 
             clientWas = v != 0;
+        };
+        ServerEnable.Changed = v =>
+        {
+            // sysctl_net_inet_tcp_fastopen_server_enable: enabled -> disabled forgets the keys; the next cookie draws a new one.
+            if (v == 0)
+            {
+                _haveKey = false;
+            }
         };
     }
 

@@ -142,12 +142,8 @@ internal sealed partial class PacketdrillRunner
                 // Debug tracing only; Sluice has nothing to switch.
                 return (0, Errno.None);
             case "TCP_FASTOPEN":
-            {
-                // struct tcp_fastopen {enable, psk} or an int; a pre-shared key is not supported.
-                var r = Res(s.SetOption(TcpSocketOption.TCP_FASTOPEN, ListInt(ev, value) != 0 ? 1 : 0));
-                f.FastOpen = r.Item2 == Errno.None ? ListInt(ev, value) != 0 : f.FastOpen;
-                return r;
-            }
+                // An int or the enable field of struct tcp_fastopen; a pre-shared key is not supported.
+                return Res(s.SetOption(TcpSocketOption.TCP_FASTOPEN, ListInt(ev, value) != 0 ? 1 : 0));
         }
 
         if (!IntOptions.TryGetValue(name, out var opt))

@@ -21,8 +21,6 @@ internal sealed partial class PacketdrillRunner
 
         public bool NonBlocking { get; set; }
 
-        public bool FastOpen { get; set; }
-
         public Errno ReportedError { get; set; }
     }
 

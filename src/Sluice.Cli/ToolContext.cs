@@ -28,6 +28,7 @@ internal static class Tools
         ["ifconfig"] = new Ifconfig(),
         ["route"] = new Route(),
         ["netstat"] = new Netstat(),
+        ["tcpdrop"] = new Tcpdrop(),
         ["arp"] = new Arp(),
         ["ndp"] = new Ndp(),
         ["sysctl"] = new Sysctl(),

@@ -143,9 +143,8 @@ internal sealed partial class PacketdrillRunner
                 // Debug tracing only; Sluice has nothing to switch.
                 return (0, Errno.None);
             case "TCP_FASTOPEN":
-                // The stack has no TCP Fast Open: remember the request so sendto() connects, and report the option as missing.
-                f.FastOpen = ListInt(ev, value) != 0;
-                return (-1, Errno.ENOPROTOOPT);
+                // An int or the enable field of struct tcp_fastopen; a pre-shared key is not supported.
+                return Res(s.SetOption(TcpSocketOption.TCP_FASTOPEN, ListInt(ev, value) != 0 ? 1 : 0));
         }
 
         if (!IntOptions.TryGetValue(name, out var opt))

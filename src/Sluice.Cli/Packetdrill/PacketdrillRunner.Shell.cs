@@ -31,8 +31,6 @@ internal sealed partial class PacketdrillRunner
         ["net.inet.tcp.tolerate_missing_ts"] = "1",
         ["net.inet.tcp.udp_tunneling_port"] = "0",
         ["net.inet.tcp.udp_tunneling_overhead"] = "8",
-        ["net.inet.tcp.fastopen.client_enable"] = "1",
-        ["net.inet.tcp.fastopen.server_enable"] = "0",
         ["net.inet.tcp.rfc3042"] = "1",
         ["net.inet.tcp.rfc3390"] = "1",
         ["net.inet.tcp.abc_l_var"] = "2",
@@ -288,8 +286,23 @@ internal sealed partial class PacketdrillRunner
                 return st;
             }
 
+            case "tcpdrop":
+            {
+                // tcpdrop(8) through net.inet.tcp.drop, as the lab tool; its output feeds the pipeline.
+                using var o = new StringWriter(CultureInfo.InvariantCulture);
+                using var e = new StringWriter(CultureInfo.InvariantCulture);
+                var st = global::Sluice.Cli.Tcpdrop.Run(_tcp, w.Skip(1).ToArray(), o, e);
+                output = [.. o.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)];
+                if (st != 0)
+                {
+                    why = e.ToString().Trim().Replace('\n', ' ');
+                }
+
+                return st;
+            }
+
             default:
-                why = $"interpreter: unsupported shell command '{w[0]}' (only sysctl, sockstat, grep, echo, setkey, kldstat, kldload are emulated)";
+                why = $"interpreter: unsupported shell command '{w[0]}' (only sysctl, sockstat, grep, echo, setkey, tcpdrop, kldstat, kldload are emulated)";
                 return 127;
         }
     }

@@ -21,8 +21,6 @@ internal sealed partial class PacketdrillRunner
 
         public bool NonBlocking { get; set; }
 
-        public bool FastOpen { get; set; }
-
         public Errno ReportedError { get; set; }
     }
 
@@ -207,21 +205,19 @@ internal sealed partial class PacketdrillRunner
                 (result, errno) = Do(ev, args, ev.Name switch { "write" => 3, "send" => 4, _ => 6 }, (f, a) =>
                 {
                     var n = (int)Math.Clamp(Int(ev, a[2]), 0, 1 << 24);
-                    if (ev.Name == "sendto" && f.Socket.State == Stack.Tcp.TcpState.Closed && !f.Socket.IsListening)
+                    if (ev.Name == "sendto" && f.Socket.State == Stack.Tcp.TcpState.Closed && f.Socket.ControlBlock is null && !f.Socket.IsListening)
                     {
-                        // sendto(2) on an unconnected socket with TCP_FASTOPEN connects implicitly (tcp_usr_send).
-                        if (!f.FastOpen)
-                        {
-                            return (-1, Errno.ENOTCONN);
-                        }
-
-                        var ce = f.Socket.Connect(new InetEndpoint(_remoteAddress, LocalPort));
-                        _remotePort = LocalPort;
-                        _localPort = f.Socket.LocalEndpoint.Port;
-                        if (ce is not (Errno.None or Errno.EINPROGRESS))
+                        // sendto(2) on an unconnected socket with TCP_FASTOPEN connects implicitly (tcp_usr_send),
+                        // the data riding on the SYN when a cookie is cached.
+                        var ce = f.Socket.SendTo(new byte[n], new InetEndpoint(_remoteAddress, LocalPort), out var queued);
+                        if (ce != Errno.None)
                         {
                             return (-1, ce);
                         }
+
+                        _remotePort = LocalPort;
+                        _localPort = f.Socket.LocalEndpoint.Port;
+                        return (queued, Errno.None);
                     }
 
                     var sent = 0;

@@ -34,6 +34,7 @@ public sealed class TcpSocket : IDisposable
     private long _keepIdle, _keepIntvl, _keepInit;
     private int _keepCnt;
     private int _linger = -1;
+    private bool _fastOpen, _fastOpenServer, _queuedAtSyn;
 
     internal TcpSocket(TcpStack tcp, bool ipv6)
     {
@@ -110,6 +111,9 @@ public sealed class TcpSocket : IDisposable
     internal bool ReuseAddressCompatible => !IsListening;
 
     internal int Incomplete { get; set; }
+
+    /// <summary>A listener that set TCP_FASTOPEN while listening (FreeBSD allocates t_tfo_pending only then).</summary>
+    internal bool IsFastOpenListener => IsListening && _fastOpenServer;
 
     /// <summary>The function block this socket uses (TCP_FUNCTION_BLK).</summary>
     public string FunctionBlockName => (_tcb?.FunctionBlock ?? _fb ?? _tcp.DefaultFunctionBlock).Name;
@@ -195,8 +199,11 @@ public sealed class TcpSocket : IDisposable
     }
 
     /// <summary>connect(2), non-blocking: starts the handshake and returns EINPROGRESS; <see cref="Connected"/> or <see cref="Closed"/> follows.</summary>
-    public Errno Connect(InetEndpoint remote)
+    public Errno Connect(InetEndpoint remote) => Open(remote, default, impliedConnect: false, out _);
+
+    private Errno Open(InetEndpoint remote, ReadOnlySpan<byte> firstData, bool impliedConnect, out int queued)
     {
+        queued = 0;
         if (IsFullyClosed)
         {
             return Errno.EBADF;
@@ -256,8 +263,37 @@ public sealed class TcpSocket : IDisposable
         _tcb = tcb;
         _tcp.AddConnection(tcb);
         fb.Init(tcb);
+        if (impliedConnect)
+        {
+            // tcp_usr_send: the data is queued before the implied connect (tcp_fastopen_connect), so a TFO SYN can carry it.
+            tcb.FastOpen |= (tcb.FastOpen & FastOpenFlags.Enabled) != 0 ? FastOpenFlags.ImpliedConnect : FastOpenFlags.None;
+            queued = tcb.SendBuffer.Write(firstData);
+        }
+
         fb.Connect(tcb);
         return _tcb.State == TcpState.Closed ? (_error != Errno.None ? _error : Errno.ECONNREFUSED) : Errno.EINPROGRESS;
+    }
+
+    /// <summary>
+    /// sendto(2) on a socket not yet connected: with TCP_FASTOPEN set this is TFO's implied connect (RFC 7413): the
+    /// data is queued and, when the destination's cookie is cached, sent with the SYN; otherwise the SYN asks for a
+    /// cookie and the data follows the handshake. Without TCP_FASTOPEN, ENOTCONN. On a connected socket, send(2).
+    /// </summary>
+    public Errno SendTo(ReadOnlySpan<byte> data, InetEndpoint remote, out int sent)
+    {
+        sent = 0;
+        if (_tcb is not null || IsListening || IsFullyClosed)
+        {
+            return Send(data, out sent);
+        }
+
+        if (!_fastOpen)
+        {
+            return Errno.ENOTCONN;
+        }
+
+        var e = Open(remote, data, impliedConnect: true, out sent);
+        return e == Errno.EINPROGRESS ? Errno.None : e;
     }
 
     internal static TcpSocket CreateChild(TcpStack tcp, TcpSocket listener, TcpControlBlock tcb)
@@ -298,6 +334,10 @@ public sealed class TcpSocket : IDisposable
         tcb.KeepIntvl = _keepIntvl;
         tcb.KeepInit = _keepInit;
         tcb.KeepCnt = _keepCnt;
+        if (_fastOpen && !IsListening)
+        {
+            tcb.FastOpen = FastOpenFlags.Enabled;
+        }
     }
 
     // ---------------------------------------------------------------- data
@@ -580,6 +620,27 @@ public sealed class TcpSocket : IDisposable
                 }
 
                 return Errno.None;
+            case TcpSocketOption.TCP_FASTOPEN:
+                // tcp_ctloutput TCP_FASTOPEN: needs TFO enabled; only before connect or on a listener, and a listener
+                // only with net.inet.tcp.fastopen.server_enable (set after listen(2) to serve TFO).
+                if (_tcp.FastOpen.ClientEnable.Value == 0 && _tcp.FastOpen.ServerEnable.Value == 0)
+                {
+                    return Errno.EPERM;
+                }
+
+                if (_tcb is not null)
+                {
+                    return Errno.EINVAL;
+                }
+
+                if (value != 0 && IsListening && _tcp.FastOpen.ServerEnable.Value == 0)
+                {
+                    return Errno.EPERM;
+                }
+
+                _fastOpen = value != 0;
+                _fastOpenServer = _fastOpen && (IsListening || _fastOpenServer);
+                return Errno.None;
             case TcpSocketOption.TCP_KEEPIDLE:
             case TcpSocketOption.TCP_KEEPINTVL:
             case TcpSocketOption.TCP_KEEPINIT:
@@ -660,6 +721,7 @@ public sealed class TcpSocket : IDisposable
             TcpSocketOption.TCP_KEEPINTVL => (int)(_keepIntvl / Nanos.PerSecond),
             TcpSocketOption.TCP_KEEPINIT => (int)(_keepInit / Nanos.PerSecond),
             TcpSocketOption.TCP_KEEPCNT => _keepCnt,
+            TcpSocketOption.TCP_FASTOPEN => _fastOpen ? 1 : 0,
             _ => int.MinValue,
         };
         return value == int.MinValue ? Errno.ENOPROTOOPT : Errno.None;
@@ -771,8 +833,37 @@ public sealed class TcpSocket : IDisposable
 
     // ---------------------------------------------------------------- notifications from the protocol
 
+    /// <summary>syncache_tfo_expand: a TFO connection goes to the accept queue while still in SYN-RECEIVED.</summary>
+    internal void OnFastOpenAccepted()
+    {
+        if (_listener is not { } listener)
+        {
+            return;
+        }
+
+        _queuedAtSyn = true;
+        listener.Incomplete = Math.Max(0, listener.Incomplete - 1);
+        _tcp.Statistics.tcps_accepts++;
+        listener._acceptQueue.Enqueue(this);
+        listener.Readable?.Invoke(listener);
+    }
+
     internal void OnEstablished()
     {
+        if (_queuedAtSyn)
+        {
+            // Already queued (or accepted) when its SYN arrived with a valid TFO cookie.
+            _queuedAtSyn = false;
+            _tcp.Statistics.tcps_sc_completed++;
+            if (_listener is null)
+            {
+                _connectedNotified = true;
+                Connected?.Invoke(this);
+            }
+
+            return;
+        }
+
         if (_listener is { } listener)
         {
             listener.Incomplete = Math.Max(0, listener.Incomplete - 1);

@@ -37,6 +37,8 @@ public enum TcpSocketOption
     TCP_KEEPINIT,
     /// <summary>Sign segments with the TCP MD5 option (RFC 2385), keys from the SAD (setkey -A tcp-md5).</summary>
     TCP_MD5SIG,
+    /// <summary>TCP Fast Open (RFC 7413): on a client, sendto(2) opens with a cookie and data in the SYN; on a listener, serve TFO.</summary>
+    TCP_FASTOPEN,
 }
 
 /// <summary>TCPI_OPT_* bits of <see cref="TcpInfo.tcpi_options"/>.</summary>

@@ -86,6 +86,11 @@ public sealed class TcpControlBlock : ITimerHandler
 
     internal uint DsackStart, DsackEnd;
 
+    /// <summary>TCP Fast Open (RFC 7413): TF_FASTOPEN and its per-connection state, and the client's or server's cookie.</summary>
+    internal FastOpenFlags FastOpen;
+    internal byte[]? FastOpenCookie;
+    internal int FastOpenCookieLength;
+
     /// <summary>tcp_update_dsack_list: records the duplicate range [start,end) unless one is already waiting.</summary>
     internal void ReportDuplicate(uint start, uint end)
     {

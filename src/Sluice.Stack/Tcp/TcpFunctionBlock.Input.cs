@@ -626,6 +626,20 @@ public abstract partial class TcpFunctionBlockBase
             return;
         }
 
+        if ((tcb.FastOpen & FastOpenFlags.Enabled) != 0)
+        {
+            // tcp_do_segment (SYN_SENT): the peer's cookie updates the client cache (with its MSS, TCP_MSS/TCP6_MSS
+            // when it sent none); a SYN without one disables TFO on the path.
+            if (s.HasFastOpen)
+            {
+                stack.FastOpen.UpdateCache(tcb, s.Options.Mss != 0 ? s.Options.Mss : (ushort)(tcb.IsIPv6 ? 1220 : 536), s.FastOpenCookie);
+            }
+            else
+            {
+                stack.FastOpen.DisablePath(tcb);
+            }
+        }
+
         tcb.Irs = s.Seq;
         tcb.RcvNxt = s.Seq + 1;
         tcb.RcvAdv = tcb.RcvNxt;
@@ -651,11 +665,32 @@ public abstract partial class TcpFunctionBlockBase
             tcb.SndUna = s.Ack;
             tcb.SndWl1 = s.Seq;
             tcb.SndWl2 = s.Ack;
+
+            // RFC 7413 §4.2.2: data sent with the SYN is acknowledged by the SYN-ACK, or what it does not cover is
+            // sent again at once (tcp_do_segment: snd_nxt = th_ack).
+            var synDataAcked = Math.Min((int)(s.Ack - (tcb.Iss + 1)), tcb.SendBuffer.Count);
+            if (synDataAcked > 0)
+            {
+                tcb.SendBuffer.Consume(synDataAcked);
+                tcb.SndBufSeq += (uint)synDataAcked;
+                stack.Statistics.tcps_rcvackpack++;
+                stack.Statistics.tcps_rcvackbyte += synDataAcked;
+            }
+
+            if (Seq.Lt(s.Ack, tcb.SndMax))
+            {
+                tcb.SndNxt = tcb.SndMax = s.Ack;
+            }
+
             stack.Net.Loop.Cancel(tcb.RexmtTimer);
             tcb.RxtShift = 0;
             Established(tcb);
             tcb.Flags |= TcbFlags.AckNow;
             tcb.Socket?.OnEstablished();
+            if (synDataAcked > 0)
+            {
+                tcb.Socket?.OnWritable();
+            }
             Output(tcb);
             return;
         }

@@ -269,6 +269,22 @@ public abstract partial class TcpFunctionBlockBase
                 o.TsVal = tcb.TsNow;
                 o.TsEcr = synAck ? tcb.TsRecent : 0;
             }
+
+            if (synAck ? (tcb.FastOpen & FastOpenFlags.SendCookie) != 0 : (tcb.FastOpen & FastOpenFlags.Enabled) != 0 && tcb.RxtShift == 0)
+            {
+                // RFC 7413 §4.1: the client's cookie (empty: a cookie request) on its first SYN, the server's new
+                // cookie on the SYN-ACK.
+                o.FastOpen = true;
+                o.FastOpenCookie = tcb.FastOpenCookie;
+                o.FastOpenCookieLength = tcb.FastOpenCookieLength;
+                if (!synAck && tcb.FastOpenCookieLength > 0)
+                {
+                    // tcp_output: data rides on a first SYN that carries a cookie, at most snd_wnd (one MSS from the
+                    // cache) and what fits beside the options; never on a retransmitted SYN or a cookie request.
+                    o.DataOffset = 0;
+                    o.DataLength = Math.Max(0, Math.Min(Math.Min(tcb.SendBuffer.Count, (int)tcb.SndWnd), tcb.Mss - SynOptionLength(in o)));
+                }
+            }
         }
 
         if (synAck)
@@ -287,8 +303,16 @@ public abstract partial class TcpFunctionBlockBase
             stack.Statistics.tcps_sc_retransmitted++;
         }
 
+        if (o.DataLength > 0)
+        {
+            stack.Statistics.tcps_sndpack++;
+            stack.Statistics.tcps_sndbyte += o.DataLength;
+            tcb.SentPackets++;
+            tcb.SentBytes += o.DataLength;
+        }
+
         stack.Emit(in o, tcb);
-        tcb.SndNxt = tcb.Iss + 1;
+        tcb.SndNxt = tcb.Iss + 1 + (uint)o.DataLength;
         if (Seq.Lt(tcb.SndMax, tcb.SndNxt))
         {
             tcb.SndMax = tcb.SndNxt;
@@ -299,6 +323,39 @@ public abstract partial class TcpFunctionBlockBase
             tcb.RexmtMode = TcpTimerKind.Retransmit;
             stack.Net.Loop.ScheduleAfter(tcb.RexmtTimer, tcb.CurrentRto(syn: true));
         }
+    }
+
+    /// <summary>Bytes of options a SYN carries, laid out as <see cref="TcpStack.Emit"/> writes them.</summary>
+    private static int SynOptionLength(in OutSegment o)
+    {
+        Span<byte> opts = stackalloc byte[TcpPacket.MaximumOptionsLength];
+        var w = new TcpOptionWriter(opts, alignLikeFreeBsd: true);
+        if (o.Mss != 0)
+        {
+            w.WriteMss(o.Mss);
+        }
+
+        if (o.WindowScale >= 0)
+        {
+            w.WriteWindowScale((byte)o.WindowScale);
+        }
+
+        if (o.SackPermitted)
+        {
+            w.WriteSackPermitted();
+        }
+
+        if (o.Timestamps)
+        {
+            w.WriteTimestamps(o.TsVal, o.TsEcr);
+        }
+
+        if (o.FastOpen)
+        {
+            w.WriteFastOpen(o.FastOpenCookie.AsSpan(0, o.FastOpenCookieLength));
+        }
+
+        return w.Finish(padWithEndOfList: true);
     }
 
     private void SendNew(TcpControlBlock tcb, int len, bool fin)

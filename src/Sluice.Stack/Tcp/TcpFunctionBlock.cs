@@ -97,6 +97,11 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.State = TcpState.SynSent;
         RequestOptions(tcb);
         tcb.Mss = Math.Max(stack.MssFor(tcb.Key.RemoteAddress), 64);
+        if ((tcb.FastOpen & FastOpenFlags.ImpliedConnect) != 0)
+        {
+            stack.FastOpen.ClientConnect(tcb); // tcp_usr_send's implied connect on a TFO socket
+        }
+
         stack.Net.Loop.ScheduleAfter(tcb.KeepTimer, tcb.KeepInit);
         Output(tcb);
     }
@@ -144,6 +149,19 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.SndWl1 = syn.Seq;
         tcb.SndWl2 = tcb.Iss;
         tcb.State = TcpState.SynReceived;
+        if ((tcb.FastOpen & FastOpenFlags.Accepted) != 0 && syn.Payload.Length > 0)
+        {
+            // RFC 7413 §4.2.2, syncache_tfo_expand: a valid cookie lets the SYN's data in; the SYN-ACK acknowledges it.
+            var len = Math.Min(syn.Payload.Length, Math.Max(tcb.RecvBuffer.Free, 0));
+            tcb.RecvBuffer.Write(syn.Payload[..len]);
+            tcb.RcvNxt += (uint)len;
+            tcb.RcvAdv = tcb.RcvNxt;
+            tcb.ReceivedPackets++;
+            tcb.ReceivedBytes += len;
+            stack.Statistics.tcps_rcvpack++;
+            stack.Statistics.tcps_rcvbyte += len;
+        }
+
         stack.Net.Loop.ScheduleAfter(tcb.KeepTimer, tcb.KeepInit);
         Output(tcb);
     }
@@ -309,6 +327,9 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.Socket = null;
         socket?.OnConnectionClosed(error);
     }
+
+    /// <summary>tcp_twclose: a connection in TIME_WAIT is removed without a segment (net.inet.tcp.drop).</summary>
+    internal static void CloseTimeWait(TcpControlBlock tcb) => Close(tcb, Errno.None);
 
     private static void SendReset(TcpControlBlock tcb)
     {

@@ -22,6 +22,9 @@ internal struct OutSegment
     public int DataLength;
     public byte Ecn; // IP ECN codepoint (RFC 3168 §5): 0 Not-ECT, 2 ECT(0)
     public bool Signature; // TCP-MD5 option (RFC 2385) for a segment sent without a tcb (tcp_respond for a TF_SIGNATURE socket)
+    public bool FastOpen; // a Fast Open option (RFC 7413) with FastOpenCookie[..FastOpenCookieLength]
+    public byte[]? FastOpenCookie;
+    public int FastOpenCookieLength;
 }
 
 public sealed partial class TcpStack
@@ -61,6 +64,11 @@ public sealed partial class TcpStack
             {
                 digestAt = TcpPacket.MinimumHeaderLength + w.Length - TcpMd5Signature.DigestLength;
             }
+        }
+
+        if (o.FastOpen)
+        {
+            w.WriteFastOpen(o.FastOpenCookie.AsSpan(0, o.FastOpenCookieLength)); // tcp_addoptions: after TS (and MD5)
         }
 
         if (tcb is not null && (o.Flags & TcpFlags.Syn) == 0 && (o.Flags & TcpFlags.Rst) == 0 && tcb.SackEnabled && (tcb.Reass.Count > 0 || tcb.DsackPending))

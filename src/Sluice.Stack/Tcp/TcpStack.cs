@@ -11,7 +11,7 @@ using Sluice.Wire;
 namespace Sluice.Stack.Tcp;
 
 /// <summary>One row of the connection list (`netstat -an`).</summary>
-public readonly record struct TcpConnectionInfo(InetEndpoint Local, InetEndpoint Foreign, TcpState State, int ReceiveQueue, int SendQueue, string Stack);
+public readonly record struct TcpConnectionInfo(InetEndpoint Local, InetEndpoint Foreign, TcpState State, int ReceiveQueue, int SendQueue, string Stack, string CongestionControl = "");
 
 /// <summary>
 /// TCP of one VNET: the protocol handler, the connection and listener tables, the registries of function blocks
@@ -49,6 +49,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         RegisterCongestionControl("cubic", static () => new CubicCongestionControl());
         DefaultCongestionControl = "newreno";
         RegisterSysctls();
+        FastOpen = new TcpFastOpen(this);
         stack.RegisterProtocol(IPProtocol.Tcp, this);
     }
 
@@ -57,6 +58,9 @@ public sealed partial class TcpStack : IIpProtocolHandler
 
     /// <summary>The stack this TCP belongs to.</summary>
     public NetStack Net { get; }
+
+    /// <summary>TCP Fast Open (net.inet.tcp.fastopen): client cookie cache and server cookies.</summary>
+    public TcpFastOpen FastOpen { get; }
 
     /// <summary>Counters (struct tcpstat).</summary>
     public TcpStatistics Statistics { get; } = new();
@@ -136,7 +140,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         var list = new List<TcpConnectionInfo>();
         foreach (var tcb in _connections.Values)
         {
-            list.Add(new TcpConnectionInfo(tcb.LocalEndpoint, tcb.RemoteEndpoint, tcb.State, tcb.RecvBuffer.Count, tcb.SendBuffer.Count, tcb.FunctionBlock.Name));
+            list.Add(new TcpConnectionInfo(tcb.LocalEndpoint, tcb.RemoteEndpoint, tcb.State, tcb.RecvBuffer.Count, tcb.SendBuffer.Count, tcb.FunctionBlock.Name, tcb.CongestionControl.Name));
         }
 
         foreach (var sockets in _bound.Values)
@@ -145,7 +149,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             {
                 if (s.IsListening)
                 {
-                    list.Add(new TcpConnectionInfo(s.LocalEndpoint, new InetEndpoint(s.IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0), TcpState.Listen, s.PendingAccepts, 0, s.FunctionBlockName));
+                    list.Add(new TcpConnectionInfo(s.LocalEndpoint, new InetEndpoint(s.IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0), TcpState.Listen, s.PendingAccepts, 0, s.FunctionBlockName, s.CongestionControlName));
                 }
             }
         }
@@ -491,6 +495,19 @@ public sealed partial class TcpStack : IIpProtocolHandler
             IpEcn = ecn,
         };
         TcpSegmentOptions.Parse(tcp.Options, (flags & TcpFlags.Syn) != 0, out s.Options);
+        if ((flags & TcpFlags.Syn) != 0 && (FastOpen.ClientEnable.Value != 0 || FastOpen.ServerEnable.Value != 0))
+        {
+            // tcp_dooptions: TCPOPT_FAST_OPEN only on SYNs and only while TFO is enabled; lengths are checked by its users.
+            var reader = new TcpOptionReader(tcp.Options);
+            while (reader.TryReadNext(out var opt))
+            {
+                if (opt.Kind == TcpOptionKind.FastOpen)
+                {
+                    s.HasFastOpen = true;
+                    s.FastOpenCookie = opt.FastOpenCookie;
+                }
+            }
+        }
         // tcp_input: with net.inet.tcp.drop_synfin every SYN|FIN segment is dropped, whatever the state.
         if (SysctlDropSynFin.Value != 0 && (flags & (TcpFlags.Syn | TcpFlags.Fin)) == (TcpFlags.Syn | TcpFlags.Fin))
         {
@@ -622,6 +639,11 @@ public sealed partial class TcpStack : IIpProtocolHandler
         var timeExceeded = ipv6 ? icmpType == 3 : icmpType == 11;
         if (SysctlIcmpMayRst.Value != 0 && tcb.State == TcpState.SynSent && (error == Errno.ECONNREFUSED || (error == Errno.EHOSTUNREACH && timeExceeded)))
         {
+            if ((tcb.FastOpen & FastOpenFlags.Enabled) != 0)
+            {
+                FastOpen.DisablePath(tcb);
+            }
+
             tcb.FunctionBlock.Drop(tcb, error);
             return;
         }
@@ -731,8 +753,30 @@ public sealed partial class TcpStack : IIpProtocolHandler
         listener.Incomplete++;
         Statistics.tcps_sc_added++;
         AddConnection(tcb);
+        if (s.HasFastOpen && listener.IsFastOpenListener && FastOpen.ServerEnable.Value != 0)
+        {
+            // syncache_add: a valid cookie opens the connection with the SYN's data; a cookie request or a bad
+            // cookie gets a fresh cookie on the SYN-ACK and a normal handshake (RFC 7413 §4.2).
+            tcb.FastOpen = FastOpenFlags.Enabled;
+            if (FastOpen.CheckCookie(key.RemoteAddress, s.FastOpenCookie))
+            {
+                tcb.FastOpen |= FastOpenFlags.Accepted;
+            }
+            else
+            {
+                tcb.FastOpenCookie = new byte[TcpFastOpen.MaxCookieLength];
+                FastOpen.MakeCookie(key.RemoteAddress, tcb.FastOpenCookie);
+                tcb.FastOpenCookieLength = TcpFastOpen.CookieLength;
+                tcb.FastOpen |= FastOpenFlags.SendCookie;
+            }
+        }
+
         fb.Init(tcb);
         fb.PassiveOpen(tcb, ref s);
+        if ((tcb.FastOpen & FastOpenFlags.Accepted) != 0 && tcb.State == TcpState.SynReceived)
+        {
+            tcb.Socket?.OnFastOpenAccepted(); // syncache_tfo_expand: accept(2) returns it before the handshake ends
+        }
     }
 
     private uint CookieMac(in TcpConnectionKey key, uint irs, uint slot)

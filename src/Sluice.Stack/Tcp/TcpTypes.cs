@@ -201,6 +201,8 @@ internal ref struct TcpSegment
     public ReadOnlySpan<byte> Payload;
     public TcpSegmentOptions Options;
     public byte IpEcn; // the IP header's ECN field (RFC 3168 §5)
+    public bool HasFastOpen; // a TCP Fast Open option (RFC 7413) on a SYN
+    public ReadOnlySpan<byte> FastOpenCookie; // its cookie (empty: a cookie request)
 
     public readonly bool Has(TcpFlags f) => (Flags & f) != 0;
 

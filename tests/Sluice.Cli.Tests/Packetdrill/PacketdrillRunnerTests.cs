@@ -89,12 +89,15 @@ public sealed class PacketdrillRunnerTests
     }
 
     [Fact]
-    public void ShellCommandsMapToSysctlAndSockstat()
+    public void ShellCommandsMapToSysctlSockstatAndTcpdrop()
     {
         Assert.Null(Run("0 `sysctl -w net.inet.tcp.sack.enable=0`\n+0 `sysctl net.inet.tcp.blackhole=0`\n+0 `sysctl -w net.inet.tcp.hostcache.purgenow=1`"));
         Assert.Contains("stack: sysctl net.inet.tcp.blackhole is not implemented", Run("0 `sysctl -w net.inet.tcp.blackhole=2`"), StringComparison.Ordinal);
         Assert.Contains("t.pkt:1: non-zero status 1 from shell command `sockstat -4 | grep -c TIME_WAIT | grep 1`", Run("0 `sockstat -4 | grep -c TIME_WAIT | grep 1`"), StringComparison.Ordinal);
-        Assert.Contains("interpreter: unsupported shell command 'tcpdrop'", Run("0 `tcpdrop -s TIME_WAIT`"), StringComparison.Ordinal);
+        Assert.Null(Run("0 `tcpdrop -s TIME_WAIT`")); // nothing in TIME_WAIT: nothing to drop, status 0
+        Assert.Contains("non-zero status 1 from shell command `tcpdrop 192.168.0.1 1 192.0.2.1 2`: tcpdrop: 192.168.0.1 1 192.0.2.1 2: No such process", Run("0 `tcpdrop 192.168.0.1 1 192.0.2.1 2`"), StringComparison.Ordinal);
+        Assert.Null(Run("0 `setkey -F`")); // flushing an empty SAD succeeds
+        Assert.Contains("interpreter: unsupported shell command 'ifconfig'", Run("0 `ifconfig tun0 create`"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -199,6 +199,7 @@ internal ref struct TcpSegment
     public ReadOnlySpan<byte> Payload;
     public TcpSegmentOptions Options;
     public byte IpEcn; // the IP header's ECN field (RFC 3168 §5)
+    public ushort Port; // UDP source port of a TCP-over-UDP segment (m_pkthdr.tcp_tun_port); 0 for plain TCP
 
     public readonly bool Has(TcpFlags f) => (Flags & f) != 0;
 

@@ -731,6 +731,12 @@ public sealed partial class NetStack
             return;
         }
 
+        if (protocol == IPProtocol.Udp && quoted.Length >= IPv6Packet.HeaderLength + 4
+            && UdpTunnelControlInput(IPv6Address.Read(quoted[8..]), System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(quoted[40..]), (byte)type, code, mtu, quoted, ipv6: true))
+        {
+            return;
+        }
+
         if (protocol == IPProtocol.Udp && type == IcmpV6Type.DestinationUnreachable)
         {
             var src = IPv6Address.Read(quoted[8..]);

@@ -206,6 +206,11 @@ public sealed partial class NetStack
             return;
         }
 
+        if (protocol == IPProtocol.Udp && UdpTunnelControlInput(src, sport, (byte)type, code, mtu, quoted, ipv6: false))
+        {
+            return;
+        }
+
         if (protocol == IPProtocol.Udp)
         {
             var error = type switch

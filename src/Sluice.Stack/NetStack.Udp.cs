@@ -281,8 +281,39 @@ public sealed partial class NetStack
             return false;
         }
 
+        if (best.Tunnel is { } tunnel)
+        {
+            // udp_append: a kernel tunneling socket hands the whole datagram to its consumer.
+            Udp.Delivered++;
+            tunnel.TunnelInput(packet, payloadOffset - UdpPacket.HeaderLength, ipv6);
+            return true;
+        }
+
         QueueUdp(best, packet, payloadOffset, length, from);
         return true;
+    }
+
+    /// <summary>
+    /// udp_common_ctlinput: an ICMP error quoting a datagram from a kernel tunneling socket's port goes to that tunnel.
+    /// Returns false when no tunnel socket is bound to <paramref name="localPort"/>.
+    /// </summary>
+    private bool UdpTunnelControlInput(InetAddress localAddress, ushort localPort, byte type, byte code, int mtu, ReadOnlySpan<byte> quoted, bool ipv6)
+    {
+        if (!_udpPorts.TryGetValue(localPort, out var list))
+        {
+            return false;
+        }
+
+        foreach (var s in list)
+        {
+            if (s.Tunnel is { } tunnel && s.IsIPv6 == ipv6 && (s.LocalEndpoint.Address.IsUnspecified || s.LocalEndpoint.Address == localAddress))
+            {
+                tunnel.TunnelControlInput(type, code, mtu, quoted, ipv6);
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void QueueUdp(UdpSocket socket, Packet packet, int payloadOffset, int length, InetEndpoint from)

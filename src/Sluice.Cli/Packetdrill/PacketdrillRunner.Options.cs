@@ -18,6 +18,11 @@ internal sealed partial class PacketdrillRunner
         ["TCP_KEEPCNT"] = TcpSocketOption.TCP_KEEPCNT,
         ["TCP_KEEPINIT"] = TcpSocketOption.TCP_KEEPINIT,
         ["TCP_MD5SIG"] = TcpSocketOption.TCP_MD5SIG,
+        ["TCP_REMOTE_UDP_ENCAPS_PORT"] = TcpSocketOption.TCP_REMOTE_UDP_ENCAPS_PORT,
+        ["IP_TOS"] = TcpSocketOption.IP_TOS,
+        ["IP_TTL"] = TcpSocketOption.IP_TTL,
+        ["IPV6_TCLASS"] = TcpSocketOption.IPV6_TCLASS,
+        ["IPV6_UNICAST_HOPS"] = TcpSocketOption.IPV6_UNICAST_HOPS,
     };
 
     private (long, Errno) GetSockOpt(SyscallEvent ev, FileEntry f, IReadOnlyList<Expr> a)
@@ -149,7 +154,7 @@ internal sealed partial class PacketdrillRunner
 
         if (!IntOptions.TryGetValue(name, out var opt))
         {
-            // IP_TOS, IP_TTL, IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_RACK_*: not in the socket API.
+            // TCP_RACK_*: not in the socket API.
             return (-1, Errno.ENOPROTOOPT);
         }
 

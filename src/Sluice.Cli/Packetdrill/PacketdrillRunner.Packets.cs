@@ -445,7 +445,14 @@ internal sealed partial class PacketdrillRunner
 
     /// <summary>The fields of a captured outbound packet.</summary>
     private sealed record LivePacket(int Tos, int Ttl, bool Udp, ushort UdpSource, ushort UdpDestination, ushort SourcePort, ushort DestinationPort,
-        uint Seq, uint Ack, int Flags, ushort Window, byte[] Options, int PayloadLength);
+        uint Seq, uint Ack, int Flags, ushort Window, byte[] Options, int PayloadLength)
+    {
+        /// <summary>UDP length field of an encapsulated packet, and the UDP length the IP header implies.</summary>
+        public (int Field, int Expected) UdpLength { get; init; }
+
+        /// <summary>The UDP checksum of an encapsulated packet verifies (IPv6: and is not zero, RFC 8200 §8.1).</summary>
+        public bool UdpChecksumOk { get; init; } = true;
+    }
 
     private LivePacket? ParseLive(byte[] ip)
     {
@@ -478,6 +485,8 @@ internal sealed partial class PacketdrillRunner
 
         var udp = proto == 17;
         ushort us = 0, ud = 0;
+        (int, int) udpLength = default;
+        var udpChecksumOk = true;
         if (udp)
         {
             if (ip.Length < offset + UdpHeaderLength)
@@ -487,6 +496,17 @@ internal sealed partial class PacketdrillRunner
 
             us = BinaryPrimitives.ReadUInt16BigEndian(ip.AsSpan(offset));
             ud = BinaryPrimitives.ReadUInt16BigEndian(ip.AsSpan(offset + 2));
+            var datagram = ip.AsSpan(offset);
+            udpLength = (BinaryPrimitives.ReadUInt16BigEndian(datagram[4..]), datagram.Length);
+            var sum = BinaryPrimitives.ReadUInt16BigEndian(datagram[6..]);
+            if (sum != 0 || _ipv6)
+            {
+                var pseudo = _ipv6
+                    ? Checksum.PseudoHeaderV6(_localAddress.V6, _remoteAddress.V6, IPProtocol.Udp, datagram.Length)
+                    : Checksum.PseudoHeaderV4(_localAddress.V4, _remoteAddress.V4, IPProtocol.Udp, datagram.Length);
+                udpChecksumOk = sum != 0 && Checksum.Fold(Checksum.Add(datagram, pseudo)) == 0;
+            }
+
             offset += UdpHeaderLength;
         }
         else if (proto != 6)
@@ -508,7 +528,11 @@ internal sealed partial class PacketdrillRunner
 
         return new LivePacket(tos, ttl, udp, us, ud, BinaryPrimitives.ReadUInt16BigEndian(t), BinaryPrimitives.ReadUInt16BigEndian(t[2..]),
             BinaryPrimitives.ReadUInt32BigEndian(t[4..]), BinaryPrimitives.ReadUInt32BigEndian(t[8..]), t[13], BinaryPrimitives.ReadUInt16BigEndian(t[14..]),
-            t[20..hl].ToArray(), t.Length - hl);
+            t[20..hl].ToArray(), t.Length - hl)
+        {
+            UdpLength = udpLength,
+            UdpChecksumOk = udpChecksumOk,
+        };
     }
 
     private void VerifyOutbound(TcpPacketEvent ev, byte[] bytes, long actualMicros)
@@ -528,6 +552,16 @@ internal sealed partial class PacketdrillRunner
             if (live.UdpSource != u.Source || live.UdpDestination != u.Destination)
             {
                 throw new ScriptException(ev.Line, Fail($"live packet field udp ports: expected: {u.Source} > {u.Destination} vs actual: {live.UdpSource} > {live.UdpDestination}"));
+            }
+
+            if (live.UdpLength.Field != live.UdpLength.Expected)
+            {
+                throw new ScriptException(ev.Line, Fail($"live packet field udp_len: expected: {live.UdpLength.Expected} vs actual: {live.UdpLength.Field}"));
+            }
+
+            if (!live.UdpChecksumOk)
+            {
+                throw new ScriptException(ev.Line, Fail("live packet field udp_sum: bad UDP checksum"));
             }
         }
         else if (live.Udp)

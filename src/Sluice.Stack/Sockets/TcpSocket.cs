@@ -35,6 +35,9 @@ public sealed class TcpSocket : IDisposable
     private int _keepCnt;
     private int _linger = -1;
     private bool _fastOpen, _fastOpenServer, _queuedAtSyn;
+    private ushort _udpPort;
+    private byte _ipTos;
+    private int _ipTtl = -1;
 
     internal TcpSocket(TcpStack tcp, bool ipv6)
     {
@@ -258,7 +261,7 @@ public sealed class TcpSocket : IDisposable
 
         var fb = _fb ?? _tcp.DefaultFunctionBlock;
         var cc = _tcp.CreateCongestionControl(_cc ?? _tcp.DefaultCongestionControl) ?? new NewRenoCongestionControl();
-        var tcb = new TcpControlBlock(_tcp, fb, cc, IsIPv6) { Key = key, Socket = this };
+        var tcb = new TcpControlBlock(_tcp, fb, cc, IsIPv6) { Key = key, Socket = this, UdpPort = _udpPort };
         CopyOptionsTo(tcb);
         _tcb = tcb;
         _tcp.AddConnection(tcb);
@@ -315,6 +318,8 @@ public sealed class TcpSocket : IDisposable
             _keepIdle = listener._keepIdle,
             _keepIntvl = listener._keepIntvl,
             _keepInit = listener._keepInit,
+            _ipTos = listener._ipTos,
+            _ipTtl = listener._ipTtl,
             _keepCnt = listener._keepCnt,
             _linger = listener._linger,
         };
@@ -338,6 +343,8 @@ public sealed class TcpSocket : IDisposable
         {
             tcb.FastOpen = FastOpenFlags.Enabled;
         }
+        tcb.IpTos = _ipTos;
+        tcb.IpTtl = _ipTtl;
     }
 
     // ---------------------------------------------------------------- data
@@ -691,8 +698,74 @@ public sealed class TcpSocket : IDisposable
                 }
 
                 return Errno.None;
+            case TcpSocketOption.TCP_REMOTE_UDP_ENCAPS_PORT:
+                // tcp_default_ctloutput: a port in range, a tunneling port configured, and the connection still closed.
+                if (value is < 0 or > 65535 || (value != 0 && _tcp.SysctlUdpTunnelingPort.Value == 0))
+                {
+                    return Errno.EINVAL;
+                }
+
+                if (_tcb is not null && _tcb.State != TcpState.Closed || IsListening)
+                {
+                    return Errno.EINVAL;
+                }
+
+                _udpPort = (ushort)value;
+                return Errno.None;
+            case TcpSocketOption.IP_TOS:
+            case TcpSocketOption.IP_TTL:
+                if (IsIPv6)
+                {
+                    return Errno.EINVAL; // ip6_ctloutput takes only IPPROTO_IPV6
+                }
+
+                // ip_ctloutput stores both in a u_char (inp_ip_tos, inp_ip_ttl).
+                if (option == TcpSocketOption.IP_TOS)
+                {
+                    _ipTos = (byte)value;
+                }
+                else
+                {
+                    _ipTtl = (byte)value;
+                }
+
+                ApplyIpOptions();
+                return Errno.None;
+            case TcpSocketOption.IPV6_TCLASS:
+            case TcpSocketOption.IPV6_UNICAST_HOPS:
+                if (!IsIPv6)
+                {
+                    return Errno.EINVAL; // ip_ctloutput takes only IPPROTO_IP
+                }
+
+                // ip6_setpktopt / ip6_ctloutput: -1 restores the default, anything else must fit a byte.
+                if (value is < -1 or > 255)
+                {
+                    return Errno.EINVAL;
+                }
+
+                if (option == TcpSocketOption.IPV6_TCLASS)
+                {
+                    _ipTos = (byte)Math.Max(value, 0);
+                }
+                else
+                {
+                    _ipTtl = value;
+                }
+
+                ApplyIpOptions();
+                return Errno.None;
             default:
                 return Errno.ENOPROTOOPT;
+        }
+    }
+
+    private void ApplyIpOptions()
+    {
+        if (_tcb is not null)
+        {
+            _tcb.IpTos = _ipTos;
+            _tcb.IpTtl = _ipTtl;
         }
     }
 
@@ -714,7 +787,7 @@ public sealed class TcpSocket : IDisposable
             TcpSocketOption.SO_KEEPALIVE => _keepAlive ? 1 : 0,
             TcpSocketOption.SO_REUSEADDR => ReuseAddress ? 1 : 0,
             TcpSocketOption.TCP_NODELAY => _noDelay ? 1 : 0,
-            TcpSocketOption.TCP_MAXSEG => _tcb is { State: >= TcpState.Established } ? _tcb.Mss : _maxSeg != 0 ? _maxSeg : (int)_tcp.SysctlMssDflt.Value,
+            TcpSocketOption.TCP_MAXSEG => _tcb is { State: >= TcpState.Established } ? _tcb.Mss : _maxSeg != 0 ? _maxSeg : (int)_tcp.DefaultMss(IsIPv6),
             TcpSocketOption.TCP_NOOPT => _noOpt ? 1 : 0,
             TcpSocketOption.TCP_MD5SIG => _signature ? 1 : 0,
             TcpSocketOption.TCP_KEEPIDLE => (int)(_keepIdle / Nanos.PerSecond),
@@ -722,8 +795,20 @@ public sealed class TcpSocket : IDisposable
             TcpSocketOption.TCP_KEEPINIT => (int)(_keepInit / Nanos.PerSecond),
             TcpSocketOption.TCP_KEEPCNT => _keepCnt,
             TcpSocketOption.TCP_FASTOPEN => _fastOpen ? 1 : 0,
+            TcpSocketOption.TCP_REMOTE_UDP_ENCAPS_PORT => _tcb?.UdpPort ?? _udpPort,
+            TcpSocketOption.IP_TOS when !IsIPv6 => _ipTos,
+            TcpSocketOption.IP_TTL when !IsIPv6 => _ipTtl >= 0 ? _ipTtl : (int)_tcp.Net.SysctlIpTtl.Value,
+            TcpSocketOption.IPV6_TCLASS when IsIPv6 => _ipTos,
+            TcpSocketOption.IPV6_UNICAST_HOPS when IsIPv6 => _ipTtl >= 0 ? _ipTtl : (int)_tcp.Net.SysctlIp6HopLimit.Value,
+            TcpSocketOption.IP_TOS or TcpSocketOption.IP_TTL or TcpSocketOption.IPV6_TCLASS or TcpSocketOption.IPV6_UNICAST_HOPS => int.MaxValue,
             _ => int.MinValue,
         };
+        if (value == int.MaxValue)
+        {
+            value = 0;
+            return Errno.EINVAL; // an option of the other address family
+        }
+
         return value == int.MinValue ? Errno.ENOPROTOOPT : Errno.None;
     }
 

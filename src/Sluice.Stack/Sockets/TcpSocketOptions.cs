@@ -39,6 +39,16 @@ public enum TcpSocketOption
     TCP_MD5SIG,
     /// <summary>TCP Fast Open (RFC 7413): on a client, sendto(2) opens with a cookie and data in the SYN; on a listener, serve TFO.</summary>
     TCP_FASTOPEN,
+    /// <summary>The peer's UDP port for TCP over UDP (0 = plain TCP); only before connect, and only with net.inet.tcp.udp_tunneling_port set.</summary>
+    TCP_REMOTE_UDP_ENCAPS_PORT,
+    /// <summary>IPPROTO_IP: the TOS byte of every IPv4 packet the connection sends (TCP keeps the ECN bits).</summary>
+    IP_TOS,
+    /// <summary>IPPROTO_IP: the TTL of every IPv4 packet the connection sends.</summary>
+    IP_TTL,
+    /// <summary>IPPROTO_IPV6: the traffic class of every IPv6 packet (-1 = the default, 0).</summary>
+    IPV6_TCLASS,
+    /// <summary>IPPROTO_IPV6: the hop limit of every IPv6 packet (-1 = the default, net.inet6.ip6.hlim).</summary>
+    IPV6_UNICAST_HOPS,
 }
 
 /// <summary>TCPI_OPT_* bits of <see cref="TcpInfo.tcpi_options"/>.</summary>

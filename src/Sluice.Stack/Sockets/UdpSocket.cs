@@ -50,6 +50,9 @@ public sealed class UdpSocket : IDisposable
     /// <summary>Datagrams waiting to be read.</summary>
     public int Available => _queue.Count;
 
+    /// <summary>The kernel tunnel that takes this socket's datagrams and ICMP errors (udp_set_kernel_tunneling), or null.</summary>
+    internal IUdpTunnel? Tunnel { get; set; }
+
     /// <summary>Bytes waiting to be read.</summary>
     public int QueuedBytes => _queuedBytes;
 

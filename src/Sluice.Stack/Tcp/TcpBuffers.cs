@@ -285,6 +285,87 @@ internal sealed class SendMap
         }
     }
 
+    /// <summary>
+    /// Re-cuts the segments not SACKed into pieces of at most <paramref name="segmentSize"/> payload bytes, joining
+    /// neighbours first: what a resend from snd_una with a new t_maxseg sends (tcp_mtudisc, PLPMTUD black-hole
+    /// detection). A joined piece keeps the flags and send time of its first part; FIN stays on the last piece.
+    /// </summary>
+    public void Resegment(int segmentSize)
+    {
+        segmentSize = Math.Max(segmentSize, 1);
+        var old = _items;
+        var oldHead = _head;
+        var oldCount = Count;
+        var fresh = _spare is { } spare && spare.Length >= old.Length ? spare : new SentSegment[old.Length];
+        _items = fresh;
+        _head = 0;
+        Count = 0;
+        var i = 0;
+        while (i < oldCount)
+        {
+            var e = old[(oldHead + i) % old.Length];
+            i++;
+            var fin = e.Is(SentFlags.Fin);
+            var payload = e.Length - (fin ? 1 : 0);
+            if (e.Is(SentFlags.Sacked) || payload == 0)
+            {
+                Append(e);
+                continue;
+            }
+
+            // Join the following unSACKed data segments that continue this one.
+            var end = e.Start + (uint)payload;
+            while (!fin && i < oldCount)
+            {
+                ref var next = ref old[(oldHead + i) % old.Length];
+                var nextFin = next.Is(SentFlags.Fin);
+                var nextPayload = next.Length - (nextFin ? 1 : 0);
+                if (next.Is(SentFlags.Sacked) || next.Start != end || nextPayload == 0)
+                {
+                    break;
+                }
+
+                end += (uint)nextPayload;
+                fin = nextFin;
+                i++;
+            }
+
+            var flags = e.Flags & ~SentFlags.Fin;
+            var start = e.Start;
+            while (true)
+            {
+                var left = (int)(end - start);
+                var take = Math.Min(left, segmentSize);
+                var last = take == left;
+                Append(new SentSegment
+                {
+                    Start = start,
+                    Length = take + (last && fin ? 1 : 0),
+                    SentAt = e.SentAt,
+                    Flags = flags | (last && fin ? SentFlags.Fin : SentFlags.None),
+                    Transmissions = e.Transmissions,
+                });
+                if (last)
+                {
+                    break;
+                }
+
+                start += (uint)take;
+            }
+        }
+
+        _spare = old;
+    }
+
+    private SentSegment[]? _spare;
+
+    private void Append(in SentSegment e)
+    {
+        Add(e.Start, e.Length, e.SentAt, e.Flags);
+        ref var added = ref Last;
+        added.Transmissions = e.Transmissions;
+    }
+
     /// <summary>Index of the segment holding <paramref name="seq"/>, or -1.</summary>
     public int Find(uint seq)
     {

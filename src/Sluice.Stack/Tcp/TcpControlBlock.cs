@@ -32,6 +32,13 @@ public sealed class TcpControlBlock : ITimerHandler
     internal byte IpTos;
     internal int IpTtl = -1;
 
+    /// <summary>t_port: the peer's UDP port when the connection runs TCP over UDP (TCP_REMOTE_UDP_ENCAPS_PORT), 0 for plain TCP.</summary>
+    internal ushort UdpPort;
+
+    // PLPMTUD black-hole detection (tcp_timer_rexmt): t_flags2 TF2_PLPMTU_*, t_blackhole_enter/exit, t_pmtud_saved_maxseg.
+    internal bool PmtudEnabled, MaxSegSent, InBlackhole;
+    internal int BlackholeEnter, BlackholeExit, PmtudSavedMss;
+
     /// <summary>Largest IP packet the outgoing link segments itself (TSO); 0 none, -1 not looked up yet.</summary>
     internal int TsoMax = -1;
     internal int SndScale, RcvScale, RequestedRcvScale;
@@ -117,7 +124,7 @@ public sealed class TcpControlBlock : ITimerHandler
         KeepTimer = new Timer(this);
         TwoMslTimer = new Timer(this);
         DelAckTimer = new Timer(this);
-        Mss = (int)stack.SysctlMssDflt.Value;
+        Mss = (int)stack.DefaultMss(ipv6);
         Rto = stack.SysctlRexmitInitial.Value * Nanos.PerMillisecond;
         KeepIdle = stack.SysctlKeepIdle.Value * Nanos.PerMillisecond;
         KeepIntvl = stack.SysctlKeepIntvl.Value * Nanos.PerMillisecond;
@@ -129,6 +136,9 @@ public sealed class TcpControlBlock : ITimerHandler
             // Delayed ACK disabled: every segment is acknowledged at once.
         }
     }
+
+    /// <summary>Keepalive probes are sent: SO_KEEPALIVE, or net.inet.tcp.always_keepalive (FreeBSD's default).</summary>
+    internal bool KeepAliveEnabled => Has(TcbFlags.KeepAlive) || Stack.SysctlAlwaysKeepalive.Value != 0;
 
     /// <summary>The connection's state.</summary>
     public TcpState State { get; internal set; }

@@ -29,6 +29,14 @@ public abstract partial class TcpFunctionBlockBase
             return true;
         }
 
+        // tcp_twcheck: a segment with another UDP encapsulation than the connection's is answered with RST.
+        if (tcb.UdpPort != s.Port)
+        {
+            stack.RespondReset(tcb.Key, ref s, tcb);
+            stack.Statistics.tcps_tw_resets++;
+            return false;
+        }
+
         if (!s.Has(TcpFlags.Ack))
         {
             return false;
@@ -313,7 +321,7 @@ public abstract partial class TcpFunctionBlockBase
             }
             else
             {
-                stack.RespondReset(tcb.Key, ref s);
+                stack.RespondReset(tcb.Key, ref s, tcb);
                 return;
             }
         }
@@ -606,7 +614,7 @@ public abstract partial class TcpFunctionBlockBase
         var stack = tcb.Stack;
         if (s.Has(TcpFlags.Ack) && (Seq.Leq(s.Ack, tcb.Iss) || Seq.Gt(s.Ack, tcb.SndMax)))
         {
-            stack.RespondReset(tcb.Key, ref s);
+            stack.RespondReset(tcb.Key, ref s, tcb);
             return;
         }
 

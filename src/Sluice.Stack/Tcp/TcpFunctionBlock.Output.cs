@@ -256,7 +256,8 @@ public abstract partial class TcpFunctionBlockBase
                 mss = Math.Min(mss, tcb.UserMaxSeg);
             }
 
-            o.Mss = (ushort)mss;
+            // tcp_output / syncache_respond: an encapsulated connection offers the MSS less the UDP tunneling overhead.
+            o.Mss = (ushort)Math.Max(mss - stack.TunnelOverhead(tcb.UdpPort), 0);
             if (tcb.Has(TcbFlags.ReqScale))
             {
                 o.WindowScale = tcb.RequestedRcvScale;
@@ -399,6 +400,7 @@ public abstract partial class TcpFunctionBlockBase
             tcb.SentBytes += len;
         }
 
+        NotePathMtuState(tcb, len);
         var seqLen = len + (fin ? 1 : 0);
         tcb.Map.Add(tcb.SndMax, seqLen, tcb.Now, fin ? SentFlags.Fin : SentFlags.None);
         stats.tcps_segstimed++;
@@ -426,6 +428,13 @@ public abstract partial class TcpFunctionBlockBase
             o.Flags |= TcpFlags.Fin;
         }
 
+        // tcp_output: "if we're sending everything we've got, set PUSH" — retransmissions too.
+        if (o.DataLength > 0 && o.DataOffset + o.DataLength == tcb.SendBuffer.Count)
+        {
+            o.Flags |= TcpFlags.Psh;
+        }
+
+        NotePathMtuState(tcb, o.DataLength);
         e.Flags |= SentFlags.Resent | SentFlags.Retransmitted;
         e.SentAt = tcb.Now;
         if (e.Transmissions < 255)
@@ -447,6 +456,89 @@ public abstract partial class TcpFunctionBlockBase
         stack.Emit(in o, tcb);
         OnSent(tcb, e.Length, retransmission: true);
         ArmTimer(tcb, restart: false);
+    }
+
+    /// <summary>
+    /// tcp_output's PLPMTUD bookkeeping: TF2_PLPMTU_PMTUD while net.inet.tcp.path_mtu_discovery is on and t_maxseg is
+    /// above net.inet.tcp.minmss; TF2_PLPMTU_MAXSEGSNT when the data segment just sent was full-sized.
+    /// </summary>
+    private static void NotePathMtuState(TcpControlBlock tcb, int len)
+    {
+        var stack = tcb.Stack;
+        tcb.PmtudEnabled = stack.SysctlPathMtuDiscovery.Value != 0 && tcb.Mss > stack.SysctlMinMss.Value;
+        if (len > 0)
+        {
+            tcb.MaxSegSent = len >= SegmentSize(tcb);
+        }
+    }
+
+    /// <summary>
+    /// tcp_timer_rexmt's PLPMTUD black-hole detection (net.inet.tcp.pmtud_blackhole_detection): after the first
+    /// timeout of full-sized segments in ESTABLISHED or FIN_WAIT_1, every second timeout lowers the MSS, first to
+    /// net.inet.tcp.[v6]pmtud_blackhole_mss, then to net.inet.tcp.[v6]mssdflt; when that does not help either, the
+    /// saved MSS comes back. Returns true when t_maxseg changed.
+    /// </summary>
+    private static bool PmtudBlackholeCheck(TcpControlBlock tcb)
+    {
+        var stack = tcb.Stack;
+        var detect = stack.SysctlPmtudBlackholeDetect.Value;
+        var ipv6 = tcb.IsIPv6;
+        if (!(detect == 1 || (detect == 2 && !ipv6) || (detect == 3 && ipv6)) || tcb.State is not (TcpState.Established or TcpState.FinWait1))
+        {
+            return false;
+        }
+
+        var blackholeMss = (int)(ipv6 ? stack.SysctlV6PmtudBlackholeMss.Value : stack.SysctlPmtudBlackholeMss.Value);
+        var defaultMss = (int)stack.DefaultMss(ipv6);
+        if (tcb.RxtShift == 1)
+        {
+            // Up to two lower candidates, each given two retransmissions, and only if it really lowers the MSS.
+            tcb.BlackholeEnter = 2;
+            tcb.BlackholeExit = tcb.BlackholeEnter;
+            if (tcb.Mss > blackholeMss)
+            {
+                tcb.BlackholeExit += 2;
+            }
+
+            if (tcb.Mss > defaultMss && blackholeMss > defaultMss)
+            {
+                tcb.BlackholeExit += 2;
+            }
+        }
+
+        var before = tcb.Mss;
+        if (tcb.PmtudEnabled && tcb.MaxSegSent && tcb.RxtShift >= tcb.BlackholeEnter && tcb.RxtShift < tcb.BlackholeExit
+            && (tcb.RxtShift - tcb.BlackholeEnter) % 2 == 0)
+        {
+            if (!tcb.InBlackhole)
+            {
+                tcb.InBlackhole = true;
+                tcb.PmtudSavedMss = tcb.Mss;
+            }
+
+            if (tcb.Mss > blackholeMss && blackholeMss > defaultMss)
+            {
+                tcb.Mss = blackholeMss;
+                stack.Statistics.tcps_pmtud_blackhole_activated++;
+            }
+            else
+            {
+                // The default MSS, and no more path MTU discovery at that size.
+                tcb.Mss = defaultMss;
+                tcb.PmtudEnabled = false;
+                stack.Statistics.tcps_pmtud_blackhole_activated_min_mss++;
+            }
+        }
+        else if (tcb.InBlackhole && tcb.RxtShift >= tcb.BlackholeExit)
+        {
+            // Still no luck with the lower sizes: probably no black hole after all.
+            tcb.PmtudEnabled = true;
+            tcb.InBlackhole = false;
+            tcb.Mss = tcb.PmtudSavedMss;
+            stack.Statistics.tcps_pmtud_blackhole_failed++;
+        }
+
+        return tcb.Mss != before;
     }
 
     private static void ClearAckFlags(TcpControlBlock tcb)
@@ -574,6 +666,8 @@ public abstract partial class TcpFunctionBlockBase
             tcb.CongestionControl.CongestionSignal(tcb, CongestionSignal.Timeout);
         }
 
+        var resegment = !probing && PmtudBlackholeCheck(tcb);
+
         tcb.Cwnd = tcb.Mss;
         tcb.Flags &= ~TcbFlags.FastRecovery;
         tcb.DupAcks = 0;
@@ -585,6 +679,11 @@ public abstract partial class TcpFunctionBlockBase
             {
                 e.Flags = (e.Flags | SentFlags.Lost) & ~SentFlags.Resent;
             }
+        }
+
+        if (resegment)
+        {
+            tcb.Map.Resegment(SegmentSize(tcb));
         }
 
         OnRetransmitTimeout(tcb);
@@ -614,7 +713,8 @@ public abstract partial class TcpFunctionBlockBase
             return;
         }
 
-        if (!tcb.Has(TcbFlags.KeepAlive) || tcb.State > TcpState.CloseWait)
+        // tcp_timer_keep: probes with SO_KEEPALIVE or net.inet.tcp.always_keepalive, up to CLOSING.
+        if (!tcb.KeepAliveEnabled || tcb.State > TcpState.Closing)
         {
             return;
         }

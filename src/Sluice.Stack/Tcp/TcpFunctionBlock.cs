@@ -96,7 +96,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.SndBufSeq = tcb.Iss + 1;
         tcb.State = TcpState.SynSent;
         RequestOptions(tcb);
-        tcb.Mss = Math.Max(stack.MssFor(tcb.Key.RemoteAddress), 64);
+        tcb.Mss = Math.Max(LocalMss(tcb), 64);
         if ((tcb.FastOpen & FastOpenFlags.ImpliedConnect) != 0)
         {
             stack.FastOpen.ClientConnect(tcb); // tcp_usr_send's implied connect on a TFO socket
@@ -105,6 +105,9 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         stack.Net.Loop.ScheduleAfter(tcb.KeepTimer, tcb.KeepInit);
         Output(tcb);
     }
+
+    /// <summary>tcp_mss_update's local bound: the route's MSS less net.inet.tcp.udp_tunneling_overhead when the connection is encapsulated.</summary>
+    internal static int LocalMss(TcpControlBlock tcb) => tcb.Stack.MssFor(tcb.Key.RemoteAddress) - tcb.Stack.TunnelOverhead(tcb.UdpPort);
 
     private static void RequestOptions(TcpControlBlock tcb)
     {
@@ -177,7 +180,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.RcvNxt = irs + 1;
         tcb.RcvAdv = tcb.RcvNxt;
         tcb.PeerMss = mss;
-        tcb.Mss = Math.Max(Math.Min(stack.MssFor(tcb.Key.RemoteAddress), mss), 64);
+        tcb.Mss = Math.Max(Math.Min(LocalMss(tcb), mss), 64);
         if (windowScale >= 0)
         {
             tcb.Flags |= TcbFlags.ReqScale | TcbFlags.RcvdScale;
@@ -229,8 +232,8 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
             tcb.Flags |= TcbFlags.SackPermit;
         }
 
-        tcb.PeerMss = o.Mss != 0 ? o.Mss : (int)stack.SysctlMssDflt.Value;
-        var local = stack.MssFor(tcb.Key.RemoteAddress);
+        tcb.PeerMss = o.Mss != 0 ? o.Mss : (int)stack.DefaultMss(tcb.IsIPv6);
+        var local = LocalMss(tcb);
         if (tcb.UserMaxSeg > 0)
         {
             local = Math.Min(local, tcb.UserMaxSeg);
@@ -285,7 +288,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         tcb.CongestionControl.ConnectionInit(tcb);
         var loop = stack.Net.Loop;
         loop.Cancel(tcb.KeepTimer);
-        if (tcb.Has(TcbFlags.KeepAlive))
+        if (tcb.KeepAliveEnabled)
         {
             loop.ScheduleAfter(tcb.KeepTimer, tcb.KeepIdle);
         }
@@ -343,7 +346,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
             Signature = tcb.Has(TcbFlags.Signature),
         };
         tcb.Stack.Statistics.tcps_sndctrl++;
-        tcb.Stack.Emit(in o, null);
+        tcb.Stack.Emit(in o, tcb);
     }
 
     /// <inheritdoc />
@@ -397,7 +400,25 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
     /// <inheritdoc />
     public virtual void MtuReduced(TcpControlBlock tcb)
     {
-        // Resend what is outstanding in the smaller size: mark it lost and let output re-segment new data only.
+        // tcp_mtudisc: resend from snd_una in segments of the new size (snd_nxt = snd_una), now.
+        if (tcb.State < TcpState.Established || tcb.SndUna == tcb.SndMax)
+        {
+            Output(tcb);
+            return;
+        }
+
+        tcb.Stack.Statistics.tcps_mturesent++;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (!e.Is(SentFlags.Sacked))
+            {
+                e.Flags = (e.Flags | SentFlags.Lost) & ~SentFlags.Resent;
+            }
+        }
+
+        tcb.Map.Resegment(SegmentSize(tcb));
+        tcb.ForceOneRetransmit = true;
         Output(tcb);
     }
 }

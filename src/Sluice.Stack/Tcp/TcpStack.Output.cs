@@ -25,6 +25,8 @@ internal struct OutSegment
     public bool FastOpen; // a Fast Open option (RFC 7413) with FastOpenCookie[..FastOpenCookieLength]
     public byte[]? FastOpenCookie;
     public int FastOpenCookieLength;
+    public ushort UdpPort; // with UdpPortExplicit: the UDP port to encapsulate toward (0 = plain TCP)
+    public bool UdpPortExplicit; // false: the control block's t_port decides (tcp_output); true: a reply to a segment (tcp_respond)
 }
 
 public sealed partial class TcpStack
@@ -104,14 +106,18 @@ public sealed partial class TcpStack
 
         var optionLength = w.Finish(padWithEndOfList: true);
         var headerLength = TcpPacket.MinimumHeaderLength + optionLength;
-        var packet = Net.Pool.Rent(headerLength + o.DataLength);
-        if (tcb is not null && tcb.TsoMax > 0 && o.DataLength > tcb.Mss - optionLength)
+        var udpPort = o.UdpPortExplicit ? o.UdpPort : tcb?.UdpPort ?? 0;
+        var udpLength = udpPort != 0 ? UdpPacket.HeaderLength : 0;
+        var packet = Net.Pool.Rent(udpLength + headerLength + o.DataLength);
+        if (tcb is not null && tcb.TsoMax > 0 && udpPort == 0 && o.DataLength > tcb.Mss - optionLength)
         {
             // TSO (tcp_output's tso_segsz = t_maxseg - optlen): the link cuts the payload into segments of this size.
+            // tcp_output never uses TSO for a UDP-encapsulated connection.
             packet.GsoSize = (ushort)Math.Max(tcb.Mss - optionLength, 1);
         }
 
-        var span = packet.Data;
+        var datagram = packet.Data;
+        var span = datagram[udpLength..];
         new TcpHeader(o.Key.LocalPort, o.Key.RemotePort, o.Seq, o.Ack, o.Flags, (ushort)Math.Min(o.Window, 65535)).Emit(span, optionLength);
         opts[..optionLength].CopyTo(span[TcpPacket.MinimumHeaderLength..]);
         if (o.DataLength > 0 && tcb is not null)
@@ -138,6 +144,22 @@ public sealed partial class TcpStack
         // IP_TOS / IPV6_TCLASS supply the DSCP bits, TCP the ECN field (tcp_output: ip_tos |= IPTOS_ECN_ECT0).
         var tos = (byte)(((tcb?.IpTos ?? 0) & ~3) | (o.Ecn & 3));
         var ttl = tcb?.IpTtl ?? -1;
+        if (udpPort != 0)
+        {
+            // TCP over UDP (tcp_output / tcp_respond with t_port): source port net.inet.tcp.udp_tunneling_port, the TCP
+            // checksum left zero, the UDP checksum over the pseudo header, UDP header and the whole TCP segment.
+            new UdpHeader((ushort)SysctlUdpTunnelingPort.Value, udpPort).Emit(datagram, span.Length);
+            var udp = UdpPacket.CreateUnchecked(datagram);
+            if (remote.IsIPv6)
+            {
+                udp.FillChecksumV6(local.V6, remote.V6);
+                return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Udp, ttl, tos);
+            }
+
+            udp.FillChecksumV4(local.V4, remote.V4);
+            return Net.OutputIPv4(packet, local.V4, remote.V4, IPProtocol.Udp, ttl, tos);
+        }
+
         if (remote.IsIPv6)
         {
             tcp.FillChecksumV6(local.V6, remote.V6);

@@ -21,7 +21,7 @@ public readonly record struct TcpConnectionInfo(InetEndpoint Local, InetEndpoint
 /// Obtain it with <see cref="Attach"/> (or <c>stack.Tcp</c>): one instance per <see cref="NetStack"/>, created on first
 /// use, registered for IP protocol 6. Everything runs on the stack's event loop.
 /// </remarks>
-public sealed partial class TcpStack : IIpProtocolHandler
+public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
 {
     private readonly Dictionary<TcpConnectionKey, TcpControlBlock> _connections = [];
     private readonly Dictionary<ushort, List<TcpSocket>> _bound = [];
@@ -36,7 +36,11 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlRfc1323 = null!, SysctlSack = null!, SysctlSynCookies = null!, SysctlMsl = null!, SysctlRexmitMin = null!,
         SysctlRexmitInitial = null!, SysctlRexmitSlop = null!, SysctlEcn = null!, SysctlInitCwndSegments = null!, SysctlFinWait2Timeout = null!,
         SysctlMaxSockBuf = null!, SysctlEcnMaxRetries = null!, SysctlRexmitDropOptions = null!, SysctlDropSynFin = null!,
-        SysctlIcmpMayRst = null!, SysctlInsecureRst = null!, SysctlTolerateMissingTs = null!, SysctlRackDsackStdBased = null!;
+        SysctlIcmpMayRst = null!, SysctlInsecureRst = null!, SysctlTolerateMissingTs = null!, SysctlRackDsackStdBased = null!, SysctlUdpTunnelingPort = null!,
+        SysctlUdpTunnelingOverhead = null!, SysctlV6MssDflt = null!, SysctlPathMtuDiscovery = null!, SysctlMinMss = null!,
+        SysctlPmtudBlackholeDetect = null!, SysctlPmtudBlackholeMss = null!, SysctlV6PmtudBlackholeMss = null!, SysctlAlwaysKeepalive = null!;
+
+    private UdpSocket? _tunnel4, _tunnel6;
 
     /// <summary>Creates TCP for <paramref name="stack"/> and registers it as IP protocol 6. Prefer <see cref="Attach"/>.</summary>
     public TcpStack(NetStack stack)
@@ -187,6 +191,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlKeepIdle = t.AddInt("net.inet.tcp.keepidle", "time before keepalive probes begin", 7_200_000, 1, int.MaxValue);
         SysctlKeepIntvl = t.AddInt("net.inet.tcp.keepintvl", "time between keepalive probes", 75_000, 1, int.MaxValue);
         SysctlKeepCnt = t.AddInt("net.inet.tcp.keepcnt", "Number of keepalive probes to send", 8, 1, 1000);
+        SysctlAlwaysKeepalive = t.AddInt("net.inet.tcp.always_keepalive", "Assume SO_KEEPALIVE on all TCP connections", 1, 0, 1);
         SysctlKeepInit = t.AddInt("net.inet.tcp.keepinit", "time to establish connection", 75_000, 1, int.MaxValue);
         SysctlDelayedAck = t.AddInt("net.inet.tcp.delayed_ack", "Delay ACK to try and piggyback it onto a data packet", 1, 0, 1);
         SysctlDelAckTime = t.AddInt("net.inet.tcp.delacktime", "Time before a delayed ACK is sent", 40, 1, 1000);
@@ -207,6 +212,18 @@ public sealed partial class TcpStack : IIpProtocolHandler
         SysctlInsecureRst = t.AddInt("net.inet.tcp.insecure_rst", "Follow RFC793 instead of RFC5961 criteria for accepting RST packets", 0, 0, 1);
         SysctlTolerateMissingTs = t.AddInt("net.inet.tcp.tolerate_missing_ts", "Tolerate missing TCP timestamps", 1, 0, 1);
         RackFunctionBlock.RegisterSysctls(this, t);
+        SysctlV6MssDflt = t.AddInt("net.inet.tcp.v6mssdflt", "Default TCP Maximum Segment Size for IPv6", 1220, 216, 65535);
+        SysctlMinMss = t.AddInt("net.inet.tcp.minmss", "Minimum TCP Maximum Segment Size", 216, 0, 65535);
+        SysctlPathMtuDiscovery = t.AddInt("net.inet.tcp.path_mtu_discovery", "Enable Path MTU Discovery", 1, 0, 1);
+        SysctlPmtudBlackholeDetect = t.AddInt("net.inet.tcp.pmtud_blackhole_detection", "Path MTU Discovery Black Hole Detection Enabled", 0, 0, 3);
+        SysctlPmtudBlackholeMss = t.AddInt("net.inet.tcp.pmtud_blackhole_mss", "Path MTU Discovery Black Hole Detection lowered MSS", 1200, 0, 65535);
+        SysctlV6PmtudBlackholeMss = t.AddInt("net.inet.tcp.v6pmtud_blackhole_mss", "Path MTU Discovery IPv6 Black Hole Detection lowered MSS", 1220, 0, 65535);
+
+        // tcp_subr.c: TCP over UDP. Setting the port opens kernel tunneling UDP sockets on it (tcp_over_udp_start);
+        // 0 closes them. The overhead is what the MSS loses to the UDP header (TCP_TUNNELING_OVERHEAD_MIN..MAX).
+        SysctlUdpTunnelingPort = t.AddInt("net.inet.tcp.udp_tunneling_port", "Tunneling port for tcp over udp", 0, 0, 65535);
+        SysctlUdpTunnelingPort.Changed = _ => RestartUdpTunneling();
+        SysctlUdpTunnelingOverhead = t.AddInt("net.inet.tcp.udp_tunneling_overhead", "MSS reduction when using tcp over udp", 8, 8, 1024);
 
         // uipc_sockbuf.c sb_max: TCP is its only user here; at least MSIZE + MCLBYTES (sysctl_handle_sb_max).
         SysctlMaxSockBuf = Net.Sysctl.Find("kern.ipc.maxsockbuf") as SysctlInt
@@ -226,6 +243,81 @@ public sealed partial class TcpStack : IIpProtocolHandler
         }
 
         return sb.ToString();
+    }
+
+    // ---- TCP over UDP (tcp_subr.c tcp_over_udp_start/stop, tcp_recv_udp_tunneled_packet, tcp_ctlinput_viaudp) ----
+
+    /// <summary>True when net.inet.tcp.udp_tunneling_port is set and its sockets are bound.</summary>
+    public bool UdpTunnelingActive => _tunnel4 is not null;
+
+    private void RestartUdpTunneling()
+    {
+        _tunnel4?.Dispose();
+        _tunnel6?.Dispose();
+        _tunnel4 = _tunnel6 = null;
+        var port = (ushort)SysctlUdpTunnelingPort.Value;
+        if (port == 0)
+        {
+            return;
+        }
+
+        var v4 = Net.OpenUdp(ipv6: false);
+        var v6 = Net.OpenUdp(ipv6: true);
+        if (v4.Bind(IPv4Address.Any, port) != Errno.None || v6.Bind(IPv6Address.Any, port) != Errno.None)
+        {
+            // tcp_over_udp_start failed (port in use): FreeBSD leaves the sysctl at 0.
+            v4.Dispose();
+            v6.Dispose();
+            SysctlUdpTunnelingPort.Value = 0;
+            return;
+        }
+
+        v4.Tunnel = this;
+        v6.Tunnel = this;
+        _tunnel4 = v4;
+        _tunnel6 = v6;
+    }
+
+    /// <summary>The MSS a connection loses to encapsulation: net.inet.tcp.udp_tunneling_overhead when <paramref name="udpPort"/> is set.</summary>
+    internal int TunnelOverhead(ushort udpPort) => udpPort != 0 ? (int)SysctlUdpTunnelingOverhead.Value : 0;
+
+    /// <inheritdoc />
+    void IUdpTunnel.TunnelInput(Packet packet, int udpOffset, bool ipv6)
+    {
+        Statistics.tcps_tunneled_pkts++;
+        var data = packet.Data;
+        if ((uint)udpOffset > (uint)data.Length || data.Length - udpOffset < UdpPacket.HeaderLength + TcpPacket.MinimumHeaderLength)
+        {
+            Statistics.tcps_tunneled_errs++;
+            packet.Release();
+            return;
+        }
+
+        var port = BinaryPrimitives.ReadUInt16BigEndian(data[udpOffset..]);
+        InputWithPort(packet, udpOffset + UdpPacket.HeaderLength, ipv6, port);
+    }
+
+    /// <inheritdoc />
+    void IUdpTunnel.TunnelControlInput(byte icmpType, byte icmpCode, int mtu, ReadOnlySpan<byte> quoted, bool ipv6)
+    {
+        // tcp_ctlinput_viaudp / tcp6_ctlinput_viaudp: the quoted datagram must come from the tunneling port and carry
+        // the TCP ports and sequence number after its UDP header; its UDP destination is the connection's t_port.
+        var hlen = ipv6 ? IPv6Packet.HeaderLength : (quoted.Length > 0 ? (quoted[0] & 0x0f) * 4 : 0);
+        if (hlen < 20 || quoted.Length < hlen + UdpPacket.HeaderLength + 8)
+        {
+            return;
+        }
+
+        var udp = quoted[hlen..];
+        if (BinaryPrimitives.ReadUInt16BigEndian(udp) != SysctlUdpTunnelingPort.Value)
+        {
+            return;
+        }
+
+        var port = BinaryPrimitives.ReadUInt16BigEndian(udp[2..]);
+        InetAddress src = ipv6 ? IPv6Address.Read(quoted[8..]) : IPv4Address.Read(quoted[12..]);
+        InetAddress dst = ipv6 ? IPv6Address.Read(quoted[24..]) : IPv4Address.Read(quoted[16..]);
+        ControlInputCore(icmpType, icmpCode, mtu, src, dst, udp[UdpPacket.HeaderLength..], ipv6, port);
     }
 
     // ---- Connection table ----
@@ -394,11 +486,14 @@ public sealed partial class TcpStack : IIpProtocolHandler
 
         if (mtu == 0)
         {
-            return (int)SysctlMssDflt.Value;
+            return (int)DefaultMss(remote.IsIPv6);
         }
 
         return Math.Max(mtu - ipHeader - TcpPacket.MinimumHeaderLength, 1);
     }
+
+    /// <summary>net.inet.tcp.mssdflt, or net.inet.tcp.v6mssdflt for IPv6 (tcp_newtcpcb, tcp_mss_update).</summary>
+    internal long DefaultMss(bool ipv6) => ipv6 ? SysctlV6MssDflt.Value : SysctlMssDflt.Value;
 
     /// <summary>Largest IP packet the link toward <paramref name="remote"/> takes for segmentation offload (0: none).</summary>
     internal int TsoFor(InetAddress remote)
@@ -426,7 +521,10 @@ public sealed partial class TcpStack : IIpProtocolHandler
     // ---- Input ----
 
     /// <inheritdoc />
-    public void Input(NetworkInterface ifp, Packet packet, int transportOffset, bool ipv6)
+    public void Input(NetworkInterface ifp, Packet packet, int transportOffset, bool ipv6) => InputWithPort(packet, transportOffset, ipv6, 0);
+
+    /// <summary>tcp_input_with_port: <paramref name="port"/> is the UDP source port of a TCP-over-UDP segment, 0 for plain TCP. Takes ownership.</summary>
+    private void InputWithPort(Packet packet, int transportOffset, bool ipv6, ushort port)
     {
         Statistics.tcps_rcvtotal++;
         var data = packet.Data;
@@ -469,7 +567,8 @@ public sealed partial class TcpStack : IIpProtocolHandler
             return;
         }
 
-        if ((packet.Flags & PacketFlags.ChecksumVerified) == 0
+        // tcp_input: an encapsulated segment is covered by the UDP checksum (checked by UDP), its own is not checked.
+        if (port == 0 && (packet.Flags & PacketFlags.ChecksumVerified) == 0
             && !(ipv6 ? tcp.VerifyChecksumV6(src.V6, dst.V6) : tcp.VerifyChecksumV4(src.V4, dst.V4)))
         {
             Statistics.tcps_rcvbadsum++;
@@ -493,6 +592,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             Window = tcp.WindowSize,
             Payload = tcp.Payload,
             IpEcn = ecn,
+            Port = port,
         };
         TcpSegmentOptions.Parse(tcp.Options, (flags & TcpFlags.Syn) != 0, out s.Options);
         if ((flags & TcpFlags.Syn) != 0 && (FastOpen.ClientEnable.Value != 0 || FastOpen.ServerEnable.Value != 0))
@@ -521,6 +621,14 @@ public sealed partial class TcpStack : IIpProtocolHandler
             // tcp_input: TIME_WAIT is handled by tcp_twcheck; a new SYN that ends it is looked up again (findpcb).
             if (tcb.State != TcpState.TimeWait)
             {
+                // tcp_input_with_port: a segment whose UDP encapsulation differs from the connection's is answered with RST.
+                if (tcb.UdpPort != port && tcb.State > TcpState.Listen)
+                {
+                    RespondReset(key, ref s, tcb);
+                    packet.Release();
+                    return;
+                }
+
                 // tcp_input: a TF_SIGNATURE connection takes only segments with a valid signature (RFC 2385 §2.0);
                 // the others are dropped without a reply. Syncache entries (SYN_RECEIVED here) check the same way.
                 if (tcb.Has(TcbFlags.Signature) && !VerifySignature(seg, src, dst))
@@ -595,10 +703,22 @@ public sealed partial class TcpStack : IIpProtocolHandler
             dst = IPv4Address.Read(quoted[16..]);
         }
 
-        var sport = BinaryPrimitives.ReadUInt16BigEndian(quoted[hlen..]);
-        var dport = BinaryPrimitives.ReadUInt16BigEndian(quoted[(hlen + 2)..]);
-        var seq = BinaryPrimitives.ReadUInt32BigEndian(quoted[(hlen + 4)..]);
+        ControlInputCore(icmpType, icmpCode, mtu, src, dst, quoted[hlen..], ipv6, 0);
+    }
+
+    /// <summary>tcp_ctlinput_with_port: <paramref name="tcp"/> holds at least the quoted TCP ports and sequence number.</summary>
+    private void ControlInputCore(byte icmpType, byte icmpCode, int mtu, InetAddress src, InetAddress dst, ReadOnlySpan<byte> tcp, bool ipv6, ushort port)
+    {
+        var sport = BinaryPrimitives.ReadUInt16BigEndian(tcp);
+        var dport = BinaryPrimitives.ReadUInt16BigEndian(tcp[2..]);
+        var seq = BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]);
         if (!_connections.TryGetValue(new TcpConnectionKey(src, sport, dst, dport), out var tcb))
+        {
+            return;
+        }
+
+        // An error about a datagram with another encapsulation than the connection's is not about this connection.
+        if (tcb.UdpPort != port)
         {
             return;
         }
@@ -618,7 +738,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         var packetTooBig = error == Errno.EMSGSIZE;
         if (packetTooBig && mtu > 0)
         {
-            var mss = Math.Max(mtu - (ipv6 ? 40 : 20) - TcpPacket.MinimumHeaderLength, 64);
+            var mss = Math.Max(mtu - (ipv6 ? 40 : 20) - TcpPacket.MinimumHeaderLength - TunnelOverhead(tcb.UdpPort), 64);
             if (mss < tcb.Mss)
             {
                 tcb.Mss = mss;
@@ -704,7 +824,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
             }
 
             Statistics.tcps_sc_badack++;
-            RespondReset(key, ref s, listener.SignatureEnabled);
+            RespondReset(key, ref s, sign: listener.SignatureEnabled);
             return;
         }
 
@@ -747,7 +867,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
 
         var fb = listener.FunctionBlockForChildren ?? DefaultFunctionBlock;
         var cc = CreateCongestionControl(listener.CongestionControlName ?? DefaultCongestionControl) ?? new NewRenoCongestionControl();
-        var tcb = new TcpControlBlock(this, fb, cc, key.LocalAddress.IsIPv6) { Key = key };
+        var tcb = new TcpControlBlock(this, fb, cc, key.LocalAddress.IsIPv6) { Key = key, UdpPort = s.Port };
         listener.CopyOptionsTo(tcb);
         tcb.Socket = TcpSocket.CreateChild(this, listener, tcb);
         listener.Incomplete++;
@@ -821,7 +941,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
     // index, 4 SACK permitted, 3..0 window scale + 1 (0 = none).
     private void SendCookie(TcpSocket listener, TcpConnectionKey key, ref TcpSegment s)
     {
-        var peerMss = s.Options.Mss == 0 ? (int)SysctlMssDflt.Value : s.Options.Mss;
+        var peerMss = s.Options.Mss == 0 ? (int)DefaultMss(key.RemoteAddress.IsIPv6) : s.Options.Mss;
         var mssIndex = 0;
         for (var i = CookieMssTable.Length - 1; i >= 0; i--)
         {
@@ -845,10 +965,12 @@ public sealed partial class TcpStack : IIpProtocolHandler
             Ack = s.Seq + 1,
             Flags = TcpFlags.Syn | TcpFlags.Ack,
             Window = (uint)Math.Min(listener.ReceiveBufferSize, 65535),
-            Mss = (ushort)MssFor(key.RemoteAddress),
+            Mss = (ushort)(MssFor(key.RemoteAddress) - TunnelOverhead(s.Port)),
             WindowScale = s.Options.WindowScale >= 0 ? wscale : -1,
             SackPermitted = sack,
             Signature = listener.SignatureEnabled, // syncache_respond: SCF_SIGNATURE
+            UdpPort = s.Port,
+            UdpPortExplicit = true,
         };
         Emit(in o, null);
     }
@@ -878,7 +1000,7 @@ public sealed partial class TcpStack : IIpProtocolHandler
         Statistics.tcps_sc_recvcookie++;
         var fb = listener.FunctionBlockForChildren ?? DefaultFunctionBlock;
         var cc = CreateCongestionControl(listener.CongestionControlName ?? DefaultCongestionControl) ?? new NewRenoCongestionControl();
-        var tcb = new TcpControlBlock(this, fb, cc, key.LocalAddress.IsIPv6) { Key = key };
+        var tcb = new TcpControlBlock(this, fb, cc, key.LocalAddress.IsIPv6) { Key = key, UdpPort = s.Port };
         listener.CopyOptionsTo(tcb);
         tcb.Socket = TcpSocket.CreateChild(this, listener, tcb);
         listener.Incomplete++;
@@ -910,15 +1032,19 @@ public sealed partial class TcpStack : IIpProtocolHandler
     /// <summary>sb_max_adj (uipc_sockbuf.c): the largest socket buffer sbreserve grants, sb_max scaled by MCLBYTES / (MSIZE + MCLBYTES).</summary>
     internal long MaxSocketBufferReserve => SysctlMaxSockBuf.Value * 2048 / (256 + 2048);
 
-    /// <summary>tcp_dropwithreset: answers a segment with RST (RFC 9293 §3.10.7.1).</summary>
-    internal void RespondReset(in TcpConnectionKey key, ref TcpSegment s, bool sign = false)
+    /// <summary>
+    /// tcp_dropwithreset: answers a segment with RST (RFC 9293 §3.10.7.1), encapsulated as the segment was (tcp_respond
+    /// takes the port from the received packet). With <paramref name="tcb"/> the RST carries its IP_TOS / IP_TTL (and
+    /// its TCP-MD5 signature); <paramref name="sign"/> signs an RST sent for a TCP_MD5SIG socket without a connection.
+    /// </summary>
+    internal void RespondReset(in TcpConnectionKey key, ref TcpSegment s, TcpControlBlock? tcb = null, bool sign = false)
     {
         if (s.Has(TcpFlags.Rst))
         {
             return;
         }
 
-        var o = new OutSegment { Key = key, WindowScale = -1, Signature = sign };
+        var o = new OutSegment { Key = key, WindowScale = -1, Signature = sign, UdpPort = s.Port, UdpPortExplicit = true };
         if (s.Has(TcpFlags.Ack))
         {
             o.Seq = s.Ack;
@@ -931,6 +1057,6 @@ public sealed partial class TcpStack : IIpProtocolHandler
             o.Flags = TcpFlags.Rst | TcpFlags.Ack;
         }
 
-        Emit(in o, null);
+        Emit(in o, tcb);
     }
 }

@@ -97,6 +97,13 @@ public sealed class TcpStatistics
     public long tcps_sig_err_buildsig; // failed to make signature (no SA)
     public long tcps_sig_err_sigopt;  // no signature expected by socket
     public long tcps_sig_err_nosigopt; // no signature provided by segment
+    public long tcps_mturesent;       // resends due to an MTU decrease (tcp_mtudisc)
+    public long tcps_tw_resets;       // RSTs sent from TIME_WAIT (UDP encapsulation changed)
+    public long tcps_tunneled_pkts;   // segments received over UDP (TCP over UDP)
+    public long tcps_tunneled_errs;   // such segments too short to hold a TCP header
+    public long tcps_pmtud_blackhole_activated;         // black hole detection lowered the MSS to pmtud_blackhole_mss
+    public long tcps_pmtud_blackhole_activated_min_mss; // black hole detection lowered the MSS to mssdflt
+    public long tcps_pmtud_blackhole_failed;            // black hole detection gave up and restored the MSS
 
     // rack stack (net.inet.tcp.rack.*): loss detection and probes.
     public long rack_tlp_sent;        // tail loss probes sent

@@ -203,6 +203,7 @@ internal ref struct TcpSegment
     public byte IpEcn; // the IP header's ECN field (RFC 3168 §5)
     public bool HasFastOpen; // a TCP Fast Open option (RFC 7413) on a SYN
     public ReadOnlySpan<byte> FastOpenCookie; // its cookie (empty: a cookie request)
+    public ushort Port; // UDP source port of a TCP-over-UDP segment (m_pkthdr.tcp_tun_port); 0 for plain TCP
 
     public readonly bool Has(TcpFlags f) => (Flags & f) != 0;
 

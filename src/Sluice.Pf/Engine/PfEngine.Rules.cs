@@ -109,7 +109,13 @@ public sealed partial class PfEngine
     private PfReason CreateState(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket orig, ref PfPacket pd, PfRuleC r, PfRuleC? nr, PfRuleC? anchor, ushort tag)
     {
         var opts = r.Ast.StateOptions;
-        if ((uint)_states.Count >= _stateLimit || (opts.MaxStates != 0 && r.StatesCurrent >= opts.MaxStates))
+        if (opts.MaxStates != 0 && r.StatesCurrent >= opts.MaxStates)
+        {
+            LimitCounters[(int)PfLimitCounter.States]++;
+            return PfReason.StateLimit;
+        }
+
+        if ((uint)_states.Count >= _stateLimit)
         {
             return PfReason.StateLimit;
         }
@@ -123,9 +129,16 @@ public sealed partial class PfEngine
         if (opts.MaxSrcNodes != 0 || opts.MaxSrcStates != 0 || opts.MaxSrcConn != 0 || opts.MaxSrcConnRate.Limit != 0 || opts.SourceTrack != 0)
         {
             var key = (opts.SourceTrack == 1 ? null : r, orig.Src, orig.V6);
+            SourceSearches++;
             if (!_sources.TryGetValue(key, out sn))
             {
-                if ((opts.MaxSrcNodes != 0 && r.SourceNodes >= opts.MaxSrcNodes) || (uint)_sources.Count >= _srcNodeLimit)
+                if (opts.MaxSrcNodes != 0 && r.SourceNodes >= opts.MaxSrcNodes)
+                {
+                    LimitCounters[(int)PfLimitCounter.SrcNodes]++;
+                    return PfReason.SrcLimit;
+                }
+
+                if ((uint)_sources.Count >= _srcNodeLimit)
                 {
                     return PfReason.SrcLimit;
                 }
@@ -139,11 +152,13 @@ public sealed partial class PfEngine
                 }
 
                 _sources[key] = sn;
+                SourceInserts++;
                 r.SourceNodes++;
             }
 
             if (opts.MaxSrcStates != 0 && sn.States >= opts.MaxSrcStates)
             {
+                LimitCounters[(int)PfLimitCounter.SrcStates]++;
                 return PfReason.SrcLimit;
             }
         }

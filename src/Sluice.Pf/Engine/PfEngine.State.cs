@@ -412,8 +412,19 @@ public sealed partial class PfEngine
             sn.ThresholdLast = nowSec;
         }
 
-        var limit = (opts.MaxSrcConn != 0 && sn.Connections > opts.MaxSrcConn)
-            || (opts.MaxSrcConnRate.Limit != 0 && sn.ThresholdCount > sn.ThresholdLimit);
+        var limit = false;
+        if (opts.MaxSrcConn != 0 && sn.Connections > opts.MaxSrcConn)
+        {
+            LimitCounters[(int)PfLimitCounter.SrcConn]++;
+            limit = true;
+        }
+
+        if (opts.MaxSrcConnRate.Limit != 0 && sn.ThresholdCount > sn.ThresholdLimit)
+        {
+            LimitCounters[(int)PfLimitCounter.SrcConnRate]++;
+            limit = true;
+        }
+
         if (!limit)
         {
             return false;
@@ -421,6 +432,7 @@ public sealed partial class PfEngine
 
         if (opts.OverloadTable is { } table)
         {
+            LimitCounters[(int)PfLimitCounter.OverloadTable]++;
             Overload(table, sn.Address, sn.V6, opts.Flush || opts.FlushGlobal ? (opts.FlushGlobal ? null : s.Rule) : s.Rule, flush: opts.Flush || opts.FlushGlobal, s);
         }
 
@@ -451,6 +463,7 @@ public sealed partial class PfEngine
             return;
         }
 
+        LimitCounters[(int)PfLimitCounter.OverloadFlush]++; // once per flush (pf_src_connlimit)
         for (var i = _states.Count - 1; i >= 0; i--)
         {
             if (i >= _states.Count)

@@ -117,6 +117,8 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
     {
         var compiler = new PfCompiler(this);
         LoadOptions(Instance.Active);
+        LoadStatusOptions(Instance.Active);
+        ComputeChecksum(Instance.Active);
         _rules = compiler.Compile(Instance.Active, string.Empty);
     }
 
@@ -263,9 +265,13 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
     private void RemoveSourceNode(PfSourceNode sn)
     {
-        if (_sources.Remove((sn.Rule, sn.Address, sn.V6)) && sn.Rule is not null)
+        if (_sources.Remove((sn.Rule, sn.Address, sn.V6)))
         {
-            sn.Rule.SourceNodes--;
+            SourceRemovals++;
+            if (sn.Rule is not null)
+            {
+                sn.Rule.SourceNodes--;
+            }
         }
     }
 
@@ -328,6 +334,21 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             }
         }
 
+        if (_logInterface is null || ifp.Name != _logInterface)
+        {
+            return FilterPacket(packet, ifp, direction, ipv6);
+        }
+
+        var length = packet.Length;
+        var verdict = FilterPacket(packet, ifp, direction, ipv6);
+        CountLogInterface(ipv6, inbound, verdict == PfilVerdict.Drop, length);
+        return verdict;
+    }
+
+    /// <summary>pf_test once the packet is known not to be pf's own or on a skipped interface.</summary>
+    private PfilVerdict FilterPacket(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6)
+    {
+        var inbound = direction == PfilDirection.In;
         var reason = PfPacket.Parse(packet.Data, ipv6, out var pd);
         if (reason != PfReason.Match)
         {

@@ -59,6 +59,11 @@ public sealed partial class PfEngine
             action = r?.Ast.Action ?? PfAction.Pass;
         }
 
+        if (r is not null)
+        {
+            ctx.Actions.Merge(r.ScrubActions);
+        }
+
         Counters[(int)PfReason.Match]++;
         if (ctx.Tag != 0)
         {
@@ -85,28 +90,34 @@ public sealed partial class PfEngine
         }
 
         var keep = r is null ? nr is not null : r.Ast.KeepState != PfKeepState.None || nr is not null;
-        if (!keep || pd.Fragment || (pd.IcmpError && pd.Proto is PfPacket.Icmp or PfPacket.Icmp6))
+        if (!keep || pd.Fragment || (pd.IcmpError && pd.Proto is PfPacket.Icmp or PfPacket.Icmp6)
+            || (pd.Proto is PfPacket.Icmp or PfPacket.Icmp6 && !PfPacket.IsIcmpQuery(pd.V6, pd.IcmpType)))
         {
+            if (!ctx.Actions.IsEmpty)
+            {
+                PfScrub(packet, ref pd, ctx.Actions);
+            }
+
             return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
         }
 
-        if (pd.Proto is PfPacket.Icmp or PfPacket.Icmp6 && !PfPacket.IsIcmpQuery(pd.V6, pd.IcmpType))
-        {
-            return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
-        }
-
-        var reason = CreateState(packet, ifp, inbound, ref orig, ref pd, r ?? nr!, nr, ctx.Anchor, ctx.Tag);
+        var reason = CreateState(packet, ifp, inbound, ref orig, ref pd, r ?? nr!, nr, ctx.Anchor, ctx.Tag, ctx.Actions);
         if (reason != PfReason.Match)
         {
             Counters[(int)reason]++;
             return PfilVerdict.Drop;
         }
 
+        if (!ctx.Actions.IsEmpty)
+        {
+            PfScrub(packet, ref pd, ctx.Actions);
+        }
+
         return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
     }
 
     /// <summary>pf_create_state: keys, limits, source tracking and the initial TCP window.</summary>
-    private PfReason CreateState(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket orig, ref PfPacket pd, PfRuleC r, PfRuleC? nr, PfRuleC? anchor, ushort tag)
+    private PfReason CreateState(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket orig, ref PfPacket pd, PfRuleC r, PfRuleC? nr, PfRuleC? anchor, ushort tag, PfScrubActions actions)
     {
         var opts = r.Ast.StateOptions;
         if (opts.MaxStates != 0 && r.StatesCurrent >= opts.MaxStates)
@@ -178,6 +189,7 @@ public sealed partial class PfEngine
             Tag = tag,
             SourceNode = sn,
             RuleTimeouts = r.Timeouts,
+            Actions = actions,
         };
         var origKey = PfStateKey.ForPacket(orig.V6, orig.Proto, orig.Src, orig.Sport, orig.Dst, orig.Dport, inbound);
         var newKey = PfStateKey.ForPacket(pd.V6, pd.Proto, pd.Src, pd.Sport, pd.Dst, pd.Dport, inbound);

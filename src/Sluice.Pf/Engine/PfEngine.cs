@@ -467,9 +467,9 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         }
 
         var verdict = Test(packet, ifp, inbound, ref pd);
-        if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && scrub!.Ast.Scrub.Any)
+        if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && !scrub!.ScrubActions.IsEmpty)
         {
-            ApplyScrub(packet, ref pd, scrub.Ast.Scrub);
+            PfScrub(packet, ref pd, scrub.ScrubActions);
         }
 
         return verdict;
@@ -517,6 +517,11 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                         {
                             LogPacket(packet, ifp, inbound, rr, PfAction.Pass, PfReason.Match, s.AnchorRule);
                         }
+                    }
+
+                    if (!s.Actions.IsEmpty)
+                    {
+                        PfScrub(packet, ref pd, s.Actions);
                     }
 
                     return AfterPass(packet, ifp, inbound, ref pd, s.Rule, s.Inbound);
@@ -597,6 +602,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         public PfRuleC? Anchor;
         public ushort Tag;
         public bool Quick;
+        public PfScrubActions Actions; // accumulated from matching match rules (pf_rule_to_actions)
     }
 
     /// <summary>
@@ -694,6 +700,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
             if (a.Action == PfAction.Match)
             {
+                ctx.Actions.Merge(r.ScrubActions);
                 i++;
                 continue;
             }

@@ -80,6 +80,7 @@ internal sealed class PfState
     public int ListIndex = -1;
     public uint[]? RuleTimeouts;
     public ushort ProxyMss; // synproxy: the MSS pf announced to the client and asks the server for
+    public PfScrubActions Actions; // scrub (...) of the match rules and the rule (pf_kstate.act), for every packet
 }
 
 /// <summary>A source-tracking node (pf's <c>pf_ksrc_node</c>): per source address, per rule or global.</summary>

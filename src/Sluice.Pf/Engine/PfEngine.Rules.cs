@@ -231,6 +231,21 @@ public sealed partial class PfEngine
                         ModulateSeq(packet, ref pd, s.Src.SeqDiff);
                     }
 
+                    if (pd.TcpNorm)
+                    {
+                        s.Actions.Flags |= PfScrubActions.ScrubTcp;
+                    }
+
+                    if ((s.Actions.Flags & PfScrubActions.ScrubTcp) != 0)
+                    {
+                        // pf_create_state: scrub the initiator from its first segment on.
+                        NormalizeTcpInit(packet, ref pd, ref s.Src);
+                        if (!NormalizeTcpStateful(packet, ref pd, s, ref s.Src, ref s.Dst))
+                        {
+                            return PfReason.BadTimestamp;
+                        }
+                    }
+
                     break;
                 }
 

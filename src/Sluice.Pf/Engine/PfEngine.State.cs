@@ -171,6 +171,11 @@ public sealed partial class PfEngine
     {
         const byte Fin = 0x01, Syn = 0x02, Rst = 0x04, AckF = 0x10;
         reason = PfReason.Match;
+        if (((s.Actions.Flags & PfScrubActions.ScrubTcp) != 0 || dst.Scrub) && !src.Scrub)
+        {
+            NormalizeTcpInit(packet, ref pd, ref src); // the responder's first segment
+        }
+
         var seq = pd.Seq; // tracked in the sender's own (unmodulated) sequence space
         var ack = pd.Ack;
         var win = pd.Win;
@@ -261,6 +266,12 @@ public sealed partial class PfEngine
             && SeqGeq(seq, src.SeqLo - maxWinDst)
             && ackskew >= -MaxAckWindow && ackskew <= (MaxAckWindow << sws))
         {
+            if ((src.Scrub || dst.Scrub) && !NormalizeTcpStateful(packet, ref pd, s, ref src, ref dst))
+            {
+                reason = PfReason.BadTimestamp;
+                return false;
+            }
+
             if (src.MaxWin < win)
             {
                 src.MaxWin = win;

@@ -466,6 +466,9 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             return PfilVerdict.Drop;
         }
 
+        // pf_normalize_tcp: a scrub rule's "reassemble tcp" marks the packet (PFDESC_TCP_NORM) for the state it creates.
+        pd.TcpNorm = haveScrub && scrubbing && (scrub!.ScrubActions.Flags & PfScrubActions.ScrubTcp) != 0;
+
         var verdict = Test(packet, ifp, inbound, ref pd);
         if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && !scrub!.ScrubActions.IsEmpty)
         {

@@ -48,6 +48,13 @@ internal struct PfStatePeer
     public ushort MaxWin;
     public byte WScale; // PF_WSCALE_FLAG (0x80) | shift
     public byte State;
+
+    // pf_state_scrub (reassemble tcp), inline so that no state allocates a second object.
+    public bool Scrub; // pf's peer->scrub != NULL
+    public byte ScrubFlags; // PFSS_*
+    public byte ScrubTtl; // the highest TTL/hop limit seen from this peer
+    public uint TsMod, TsVal0, TsVal, TsEcr;
+    public long TsLast; // ns, when the last timestamp was taken into account
 }
 
 /// <summary>TCP states as pf stores them per peer (FreeBSD's TCPS_* values).</summary>

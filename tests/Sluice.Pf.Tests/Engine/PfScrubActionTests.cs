@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Sluice.Pf.Engine;
 using Sluice.Stack.Buffers;
 using Sluice.Stack.Pfil;
+using Sluice.Stack.Tcp;
 using Sluice.Wire;
 
 namespace Sluice.Pf.Tests.Engine;
@@ -100,5 +101,196 @@ public sealed class PfScrubActionTests
         Assert.NotEqual(0x4242, BinaryPrimitives.ReadUInt16BigEndian(q.Data[4..]));
         Assert.True(ChecksumsValid(q, true));
         q.Release();
+    }
+
+    /// <summary>A timestamp option; <paramref name="pad"/> NOPs first, so that the values can sit across 16-bit words.</summary>
+    private static byte[] Ts(uint tsval, uint tsecr, int pad)
+    {
+        var o = new byte[pad + 10];
+        o.AsSpan(0, pad).Fill(1);
+        o[pad] = 8;
+        o[pad + 1] = 10;
+        BinaryPrimitives.WriteUInt32BigEndian(o.AsSpan(pad + 2), tsval);
+        BinaryPrimitives.WriteUInt32BigEndian(o.AsSpan(pad + 6), tsecr);
+        return o;
+    }
+
+    private static (uint TsVal, uint TsEcr) ReadTs(Packet p)
+    {
+        var t = p.Data[20..];
+        var opts = t[20..((t[12] >> 4) * 4)];
+        var i = opts.IndexOf((byte)8);
+        Assert.True(i >= 0 && opts[i + 1] == 10);
+        return (BinaryPrimitives.ReadUInt32BigEndian(opts[(i + 2)..]), BinaryPrimitives.ReadUInt32BigEndian(opts[(i + 6)..]));
+    }
+
+    private static Packet Data(PfNet net, uint seq, uint ack, byte ttl, byte[]? options, int payload = 10) =>
+        Seg(net, true, 0x18, seq, ack, ttl: ttl, options: options, payload: payload);
+
+    [Theory]
+    [InlineData("pass in on $int_if proto tcp scrub (reassemble tcp) keep state\n")]
+    [InlineData("scrub in on $int_if proto tcp reassemble tcp\npass in on $int_if proto tcp keep state\n")]
+    public void ReassembleTcpModulatesTimestampsKeepsTheHighestTtlAndDropsBadTimestamps(string conf)
+    {
+        var net = new PfNet();
+        var e = net.Load(conf).Engine;
+        PfilVerdict Lan(Packet p) => e.Filter(p, net.Int, PfilDirection.In, false);
+        PfilVerdict Wan(Packet p) => e.Filter(p, net.Int, PfilDirection.Out, false);
+
+        var syn = Seg(net, true, 0x02, 100, 0, ttl: 64, options: Ts(1000, 0, 2));
+        Assert.Equal(PfilVerdict.Pass, Lan(syn));
+        var lanTs = ReadTs(syn).TsVal; // what the server sees: the client's clock plus its modulator
+        Assert.NotEqual(1000u, lanTs);
+        Assert.True(ChecksumsValid(syn, true));
+        syn.Release();
+
+        // The server echoes the modulated value; the client gets its own back. Values across 16-bit words (1 NOP).
+        var synAck = Seg(net, false, 0x12, 5000, 101, ttl: 64, options: Ts(7000, lanTs, 1));
+        Assert.Equal(PfilVerdict.Pass, Wan(synAck));
+        var (wanTs, echoed) = ReadTs(synAck);
+        Assert.Equal(1000u, echoed);
+        Assert.NotEqual(7000u, wanTs);
+        Assert.True(ChecksumsValid(synAck, false));
+        synAck.Release();
+
+        var ack = Seg(net, true, 0x10, 101, 5001, ttl: 64, options: Ts(1001, wanTs, 3));
+        Assert.Equal(PfilVerdict.Pass, Lan(ack));
+        Assert.Equal((1001u + (lanTs - 1000u), 7000u), ReadTs(ack));
+        Assert.True(ChecksumsValid(ack, true));
+        ack.Release();
+
+        // A segment with a lower TTL is raised to the highest the client has used.
+        var low = Data(net, 101, 5001, 30, Ts(1002, wanTs, 2));
+        Assert.Equal(PfilVerdict.Pass, Lan(low));
+        Assert.Equal(64, low.Data[8]);
+        Assert.True(ChecksumsValid(low, true));
+        low.Release();
+
+        // Both sides are in PAWS now. A tsval far beyond what the clock could have ticked, a data segment without a
+        // timestamp after data with them, and a tsval older than the server's last echo are all dropped.
+        Packet[] bad =
+        [
+            Data(net, 111, 5001, 64, Ts(1002 + 10_000_000, wanTs, 2)),
+            Data(net, 111, 5001, 64, null),
+            Data(net, 111, 5001, 64, Ts(999, wanTs, 2)),
+            Data(net, 111, 5001, 64, Ts(1003, wanTs + 1_000_000, 2)), // echoes a tsval the server never sent
+        ];
+        foreach (var p in bad)
+        {
+            Assert.Equal(PfilVerdict.Drop, Lan(p));
+            p.Release();
+        }
+
+        Assert.Equal((ulong)bad.Length, e.Counters[(int)PfReason.BadTimestamp]);
+        Assert.Equal(0UL, e.Counters[(int)PfReason.StateMismatch]);
+
+        var good = Data(net, 111, 5001, 64, Ts(1003, wanTs, 2));
+        Assert.Equal(PfilVerdict.Pass, Lan(good));
+        good.Release();
+    }
+
+    [Fact]
+    public void WithoutReassembleTcpTimestampsAndTtlPassUntouched()
+    {
+        var net = new PfNet();
+        var e = net.Load("pass in on $int_if proto tcp keep state\n").Engine;
+        var syn = Seg(net, true, 0x02, 100, 0, ttl: 64, options: Ts(1000, 0, 2));
+        Assert.Equal(PfilVerdict.Pass, e.Filter(syn, net.Int, PfilDirection.In, false));
+        Assert.Equal((1000u, 0u), ReadTs(syn));
+        syn.Release();
+        var low = Seg(net, true, 0x10, 101, 0, ttl: 9, options: Ts(1000 + 10_000_000, 0, 2));
+        Assert.Equal(PfilVerdict.Pass, e.Filter(low, net.Int, PfilDirection.In, false));
+        Assert.Equal(9, low.Data[8]);
+        low.Release();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ARealConnectionThroughReassembleTcpCarriesDataBothWaysWithModulatedTimestamps(bool v6)
+    {
+        var net = new PfNet();
+        // Both legs (in on int, out on ext) keep a state that modulates: the server sees a twice-shifted clock.
+        var e = net.Load("pass all scrub (reassemble tcp)\n").Engine;
+        var lanLog = new FrameLog();
+        var wanLog = new FrameLog();
+        net.LanIf.AddTap(lanLog);
+        net.WanIf.AddTap(wanLog);
+        var listener = net.Wan.OpenTcp(v6);
+        Assert.Equal(Stack.Sockets.Errno.None, v6 ? listener.Bind(IPv6Address.Any, 80) : listener.Bind(IPv4Address.Any, 80));
+        Assert.Equal(Stack.Sockets.Errno.None, listener.Listen(4));
+        var client = net.Lan.OpenTcp(v6);
+        client.Connect(v6 ? new(PfNet.V6("2001:db8:2::2"), 80) : new Stack.Sockets.InetEndpoint(PfNet.V4("192.0.2.2"), 80));
+        net.Loop.RunFor(Stack.Time.Nanos.PerSecond);
+        Assert.Equal(Stack.Tcp.TcpState.Established, client.State);
+        Assert.Equal(Stack.Sockets.Errno.None, listener.TryAccept(out var server));
+
+        var data = Enumerable.Range(0, 60_000).Select(i => (byte)(i * 7)).ToArray();
+        foreach (var (from, to) in new[] { (client, server!), (server!, client) })
+        {
+            var got = new List<byte>();
+            var sent = 0;
+            var buf = new byte[65536];
+            for (var i = 0; i < 400 && got.Count < data.Length; i++)
+            {
+                if (sent < data.Length && from.Send(data.AsSpan(sent), out var n) == Stack.Sockets.Errno.None)
+                {
+                    sent += n;
+                }
+
+                net.Loop.RunFor(Stack.Time.Nanos.PerSecond / 20);
+                while (to.Receive(buf, out var r) == Stack.Sockets.Errno.None && r > 0)
+                {
+                    got.AddRange(buf.AsSpan(0, r));
+                }
+            }
+
+            Assert.Equal(data, got.ToArray());
+        }
+
+        Assert.Equal(0UL, e.Counters[(int)PfReason.BadTimestamp]);
+        Assert.Equal(0UL, e.Counters[(int)PfReason.StateMismatch]);
+
+        // The client's SYN left with one timestamp and reached the server with another.
+        static uint? SynTs(FrameLog log, bool outbound, bool v6)
+        {
+            foreach (var (frame, isOut) in log.Frames.Select(f => (f.Frame, f.Outbound)))
+            {
+                var ip = 14;
+                var th = ip + (v6 ? 40 : 20);
+                if (isOut != outbound || frame.Length < th + 20 || frame[ip + (v6 ? 6 : 9)] != 6 || frame[th + 13] != 0x02)
+                {
+                    continue;
+                }
+
+                var opts = frame.AsSpan(th + 20, ((frame[th + 12] >> 4) * 4) - 20);
+                for (var i = 0; i + 1 < opts.Length;)
+                {
+                    if (opts[i] is 0 or 1)
+                    {
+                        i++;
+                        continue;
+                    }
+
+                    if (opts[i] == 8 && i + 10 <= opts.Length)
+                    {
+                        return BinaryPrimitives.ReadUInt32BigEndian(opts[(i + 2)..]);
+                    }
+
+                    i += Math.Max(2, (int)opts[i + 1]);
+                }
+            }
+
+            return null;
+        }
+
+        var sentTs = SynTs(lanLog, true, v6);
+        var seenTs = SynTs(wanLog, false, v6);
+        Assert.NotNull(sentTs);
+        Assert.NotNull(seenTs);
+        Assert.NotEqual(sentTs, seenTs);
+        client.Dispose();
+        server!.Dispose();
+        listener.Dispose();
     }
 }

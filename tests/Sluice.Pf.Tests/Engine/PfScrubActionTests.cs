@@ -293,4 +293,45 @@ public sealed class PfScrubActionTests
         server!.Dispose();
         listener.Dispose();
     }
+
+    [Fact]
+    public void ScrubbedTcpStateOnTheLogInterfaceFiltersWithoutAllocating()
+    {
+        var net = new PfNet();
+        var e = net.Load("set loginterface epair0b\npass all scrub (reassemble tcp, min-ttl 70, set-tos 0x08, random-id)\n").Engine;
+        PfilVerdict Lan(Packet p) => e.Filter(p, net.Int, PfilDirection.In, false);
+        var syn = Seg(net, true, 0x02, 100, 0, options: Ts(1000, 0, 2));
+        Assert.Equal(PfilVerdict.Pass, Lan(syn));
+        var lanTs = ReadTs(syn).TsVal;
+        syn.Release();
+        var synAck = Seg(net, false, 0x12, 5000, 101, options: Ts(7000, lanTs, 2));
+        Assert.Equal(PfilVerdict.Pass, e.Filter(synAck, net.Int, PfilDirection.Out, false));
+        var wanTs = ReadTs(synAck).TsVal;
+        synAck.Release();
+
+        var p = Seg(net, true, 0x10, 101, 5001, ttl: 9, options: Ts(1001, wanTs, 2));
+        var copy = p.Data.ToArray();
+        var failures = 0;
+        for (var i = 0; i < 100; i++)
+        {
+            copy.CopyTo(p.Data);
+            failures += Lan(p) == PfilVerdict.Pass ? 0 : 1;
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 10_000; i++)
+        {
+            copy.CopyTo(p.Data);
+            failures += Lan(p) == PfilVerdict.Pass ? 0 : 1;
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(70, p.Data[8]);
+        Assert.True(ChecksumsValid(p, true));
+        p.Release();
+        Assert.Equal(0, failures);
+        Assert.Equal(0, allocated);
+        Assert.Equal(10_101UL, e.InterfacePackets(false, false, false));
+        Assert.Equal(1UL, e.InterfacePackets(false, true, false));
+    }
 }

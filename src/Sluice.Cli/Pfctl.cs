@@ -377,7 +377,7 @@ internal sealed class Pfctl : ITool
                 ShowRules(ctx, rs.Nat.Concat(rs.Rdr).Concat(rs.Binat), verbose, pf.Engine);
                 return 0;
             case "info":
-                ShowInfo(ctx, pf);
+                ShowInfo(ctx, pf, verbose);
                 return 0;
             case "timeouts":
                 ShowTimeouts(ctx, pf);
@@ -436,7 +436,7 @@ internal sealed class Pfctl : ITool
                 ShowRules(ctx, rs.Scrub.Concat(rs.Filter), verbose, pf.Engine);
                 ctx.Out.WriteLine();
                 ctx.Out.WriteLine("INFO:");
-                ShowInfo(ctx, pf);
+                ShowInfo(ctx, pf, verbose);
                 ctx.Out.WriteLine();
                 ctx.Out.WriteLine("TIMEOUTS:");
                 ShowTimeouts(ctx, pf);
@@ -489,28 +489,69 @@ internal sealed class Pfctl : ITool
         }
     }
 
-    private static void ShowInfo(ToolContext ctx, PfInstance pf)
+    /// <summary>pfctl_parser.c print_status: status line, -v host id and checksum, the loginterface's stats, the state and
+    /// (-v) source tracking tables, the reason counters, and (-v) the limit counters and syncookie mode.</summary>
+    private static void ShowInfo(ToolContext ctx, PfInstance pf, int verbose)
     {
         var e = pf.Engine;
+        var o = ctx.Out;
         var up = Math.Max(0, (ctx.Stack.Loop.Now - e.EnabledSince) / 1_000_000_000L);
         var status = pf.Enabled ? string.Create(CultureInfo.InvariantCulture, $"Status: Enabled for {up / 86400} days {up / 3600 % 24:00}:{up / 60 % 60:00}:{up % 60:00}") : "Status: Disabled";
         // print_status: a rate only once pf has run for a second (runtime > 0), else blank.
         string Rate(ulong v) => up > 0 ? string.Create(CultureInfo.InvariantCulture, $"{(double)v / up,14:0.0}/s") : new string(' ', 14);
+        void Counter(string name, ulong v) => o.Write(string.Create(CultureInfo.InvariantCulture, $"  {name,-25} {v,14} {Rate(v)}\n"));
         var debug = pf.Debug switch { "none" => "Debug: None", "misc" => "Debug: Misc", "loud" => "Debug: Loud", _ => "Debug: Urgent" };
-        ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"{status,-44}{debug,15}\n\n"));
-        ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"{"State Table",-27} {"Total",14} {"Rate",16}\n"));
-        ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {"current entries",-25} {e.StateCount,14} {string.Empty,14}\n"));
-        foreach (var (n, v) in new[] { ("searches", e.Searches), ("inserts", e.Inserts), ("removals", e.Removals) })
+        o.Write(string.Create(CultureInfo.InvariantCulture, $"{status,-44}{debug,15}\n\n"));
+        if (verbose > 0)
         {
-            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {n,-25} {v,14} {Rate(v)}\n"));
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"Hostid:   0x{e.HostId:x8}\n"));
+            o.Write("Checksum: 0x" + Convert.ToHexStringLower(e.RulesetChecksum) + "\n\n");
         }
 
-        ctx.Out.Write("Counters\n");
+        if (e.LogInterface is { } logIf)
+        {
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"Interface Stats for {logIf,-16} {"IPv4",5} {"IPv6",16}\n"));
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"  {"Bytes In",-25} {e.InterfaceBytes(false, false),14} {e.InterfaceBytes(true, false),16}\n"));
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"  {"Bytes Out",-25} {e.InterfaceBytes(false, true),14} {e.InterfaceBytes(true, true),16}\n"));
+            o.Write("  Packets In\n");
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"    {"Passed",-23} {e.InterfacePackets(false, false, false),14} {e.InterfacePackets(true, false, false),16}\n"));
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"    {"Blocked",-23} {e.InterfacePackets(false, false, true),14} {e.InterfacePackets(true, false, true),16}\n"));
+            o.Write("  Packets Out\n");
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"    {"Passed",-23} {e.InterfacePackets(false, true, false),14} {e.InterfacePackets(true, true, false),16}\n"));
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"    {"Blocked",-23} {e.InterfacePackets(false, true, true),14} {e.InterfacePackets(true, true, true),16}\n\n"));
+        }
+
+        o.Write(string.Create(CultureInfo.InvariantCulture, $"{"State Table",-27} {"Total",14} {"Rate",16}\n"));
+        o.Write(string.Create(CultureInfo.InvariantCulture, $"  {"current entries",-25} {e.StateCount,14} {string.Empty,14}\n"));
+        Counter("searches", e.Searches);
+        Counter("inserts", e.Inserts);
+        Counter("removals", e.Removals);
+        if (verbose > 0)
+        {
+            o.Write("Source Tracking Table\n");
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"  {"current entries",-25} {e.SourceNodeCount,14} {string.Empty,14}\n"));
+            Counter("searches", e.SourceSearches);
+            Counter("inserts", e.SourceInserts);
+            Counter("removals", e.SourceRemovals);
+        }
+
+        o.Write("Counters\n");
         var names = new[] { "match", "bad-offset", "fragment", "short", "normalize", "memory", "bad-timestamp", "congestion", "ip-option", "proto-cksum", "state-mismatch", "state-insert", "state-limit", "src-limit", "synproxy", "map-failed" };
         for (var i = 0; i < names.Length; i++)
         {
-            var v = e.Counters[i];
-            ctx.Out.Write(string.Create(CultureInfo.InvariantCulture, $"  {names[i],-25} {v,14} {Rate(v)}\n"));
+            Counter(names[i], e.Counters[i]);
+        }
+
+        if (verbose > 0)
+        {
+            o.Write("Limit Counters\n");
+            for (var i = 0; i < Sluice.Pf.Engine.PfEngine.LimitCounterNames.Count; i++)
+            {
+                Counter(Sluice.Pf.Engine.PfEngine.LimitCounterNames[i], e.LimitCounters[i]);
+            }
+
+            o.Write("Syncookies\n");
+            o.Write(string.Create(CultureInfo.InvariantCulture, $"  {"mode",-25} {e.SyncookiesMode}\n"));
         }
     }
 

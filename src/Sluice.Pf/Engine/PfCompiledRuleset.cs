@@ -41,6 +41,7 @@ internal sealed class PfRuleC
     public ulong Evaluations, PacketsIn, PacketsOut, BytesIn, BytesOut, StatesTotal;
     public int StatesCurrent, SourceNodes;
     public uint RoundRobin;
+    public PfScrubActions ScrubActions; // scrub options (scrub rules, or scrub (...) on pass/match rules)
 }
 
 /// <summary>An immutable compiled rule set: filter, translation and scrub rules with skip steps computed once.</summary>
@@ -108,6 +109,7 @@ internal sealed class PfCompiler(PfEngine engine)
             IfNegated = r.InterfaceNegated,
             TagId = r.Tag is null ? (ushort)0 : engine.TagId(r.Tag),
             TaggedId = r.Tagged is null ? (ushort)0 : engine.TagId(r.Tagged),
+            ScrubActions = PfScrubActions.From(r.Scrub),
         };
         if (!r.StateOptions.Timeouts.IsEmpty)
         {

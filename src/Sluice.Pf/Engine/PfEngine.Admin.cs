@@ -114,9 +114,6 @@ public sealed partial class PfEngine
         return sb.ToString();
     }
 
-    /// <summary>The host id printed as creatorid.</summary>
-    public uint HostId { get; set; } = 0x12345678;
-
     private static void Host(StringBuilder sb, UInt128 addr, ushort port, bool v6)
     {
         var ip = new PfIp(v6 ? PfFamily.Inet6 : PfFamily.Inet, addr);
@@ -199,7 +196,11 @@ public sealed partial class PfEngine
     public void ZeroCounters()
     {
         Array.Clear(Counters);
+        Array.Clear(LimitCounters);
+        Array.Clear(_ifBytes);
+        Array.Clear(_ifPackets);
         Searches = Inserts = Removals = 0;
+        SourceSearches = SourceInserts = SourceRemovals = 0;
         foreach (var r in AllRules(_rules))
         {
             r.Evaluations = r.PacketsIn = r.PacketsOut = r.BytesIn = r.BytesOut = r.StatesTotal = 0;

@@ -449,33 +449,46 @@ public sealed partial class PfEngine
     }
 
     /// <summary>
-    /// pf_scrub and pf_normalize_mss on a passed packet: min-ttl raises the TTL/hop limit, set-tos, random-id gives an
-    /// unfragmented IPv4 packet a new id, max-mss clamps a SYN's MSS option. Checksums are fixed up incrementally.
+    /// pf_scrub and pf_normalize_mss on a passed packet, for a scrub rule's options or the <c>scrub (...)</c> actions of
+    /// a state or of the rules that just matched: no-df clears DF, min-ttl raises the TTL/hop limit, set-tos replaces
+    /// the DSCP bits and keeps ECN, random-id gives an unfragmented IPv4 packet a new id, max-mss clamps a SYN's MSS
+    /// option. Checksums are fixed up incrementally; nothing is allocated.
     /// </summary>
-    private void ApplyScrub(Packet packet, ref PfPacket pd, PfScrubOptions o)
+    private void PfScrub(Packet packet, ref PfPacket pd, in PfScrubActions a)
     {
         var d = packet.Data;
         if (!pd.V6)
         {
-            if (o.MinTtl != 0 && d[8] < o.MinTtl)
+            var off = BinaryPrimitives.ReadUInt16BigEndian(d[6..]);
+            if ((a.Flags & PfScrubActions.NoDf) != 0 && (off & 0x4000) != 0)
+            {
+                packet.MakeWritable();
+                d = packet.Data;
+                var now = (ushort)(off & ~0x4000);
+                BinaryPrimitives.WriteUInt16BigEndian(d[6..], now);
+                FixIPv4Sum(d, off, now);
+                off = now;
+            }
+
+            if (a.MinTtl != 0 && d[8] < a.MinTtl)
             {
                 packet.MakeWritable();
                 d = packet.Data;
                 var old = BinaryPrimitives.ReadUInt16BigEndian(d[8..]);
-                d[8] = (byte)o.MinTtl;
+                d[8] = a.MinTtl;
                 FixIPv4Sum(d, old, BinaryPrimitives.ReadUInt16BigEndian(d[8..]));
             }
 
-            if (o.SetTos is { } tos && d[1] != (byte)tos)
+            if ((a.Flags & PfScrubActions.SetTos) != 0 && d[1] != (byte)(a.Tos | (d[1] & 0x03)))
             {
                 packet.MakeWritable();
                 d = packet.Data;
                 var old = BinaryPrimitives.ReadUInt16BigEndian(d);
-                d[1] = (byte)tos;
+                d[1] = (byte)(a.Tos | (d[1] & 0x03)); // IPTOS_ECN_MASK stays
                 FixIPv4Sum(d, old, BinaryPrimitives.ReadUInt16BigEndian(d));
             }
 
-            if (o.RandomId && (BinaryPrimitives.ReadUInt16BigEndian(d[6..]) & 0x3FFF) == 0)
+            if ((a.Flags & PfScrubActions.RandomId) != 0 && (off & 0x3FFF) == 0)
             {
                 packet.MakeWritable();
                 d = packet.Data;
@@ -485,15 +498,32 @@ public sealed partial class PfEngine
                 FixIPv4Sum(d, old, now);
             }
         }
-        else if (o.MinTtl != 0 && d[7] < o.MinTtl)
+        else
         {
-            packet.MakeWritable();
-            packet.Data[7] = (byte)o.MinTtl;
+            if (a.MinTtl != 0 && d[7] < a.MinTtl)
+            {
+                packet.MakeWritable();
+                packet.Data[7] = a.MinTtl;
+            }
+
+            if ((a.Flags & PfScrubActions.SetTos) != 0)
+            {
+                // The traffic class straddles bytes 0 and 1: DSCP from the rule, ECN kept.
+                d = packet.Data;
+                var flow = BinaryPrimitives.ReadUInt32BigEndian(d);
+                var tc = (uint)(a.Tos | ((flow >> 20) & 0x03));
+                var now = (flow & 0xF00FFFFFu) | (tc << 20);
+                if (now != flow)
+                {
+                    packet.MakeWritable();
+                    BinaryPrimitives.WriteUInt32BigEndian(packet.Data, now);
+                }
+            }
         }
 
-        if (o.MaxMss != 0 && pd.Proto == PfPacket.Tcp && !pd.Fragment && (pd.TcpFlags & 0x02) != 0)
+        if (a.MaxMss != 0 && pd.Proto == PfPacket.Tcp && !pd.Fragment && (pd.TcpFlags & 0x02) != 0)
         {
-            ClampMss(packet, ref pd, (ushort)o.MaxMss);
+            ClampMss(packet, ref pd, a.MaxMss);
         }
     }
 

@@ -59,6 +59,11 @@ public sealed partial class PfEngine
             action = r?.Ast.Action ?? PfAction.Pass;
         }
 
+        if (r is not null)
+        {
+            ctx.Actions.Merge(r.ScrubActions);
+        }
+
         Counters[(int)PfReason.Match]++;
         if (ctx.Tag != 0)
         {
@@ -85,31 +90,43 @@ public sealed partial class PfEngine
         }
 
         var keep = r is null ? nr is not null : r.Ast.KeepState != PfKeepState.None || nr is not null;
-        if (!keep || pd.Fragment || (pd.IcmpError && pd.Proto is PfPacket.Icmp or PfPacket.Icmp6))
+        if (!keep || pd.Fragment || (pd.IcmpError && pd.Proto is PfPacket.Icmp or PfPacket.Icmp6)
+            || (pd.Proto is PfPacket.Icmp or PfPacket.Icmp6 && !PfPacket.IsIcmpQuery(pd.V6, pd.IcmpType)))
         {
+            if (!ctx.Actions.IsEmpty)
+            {
+                PfScrub(packet, ref pd, ctx.Actions);
+            }
+
             return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
         }
 
-        if (pd.Proto is PfPacket.Icmp or PfPacket.Icmp6 && !PfPacket.IsIcmpQuery(pd.V6, pd.IcmpType))
-        {
-            return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
-        }
-
-        var reason = CreateState(packet, ifp, inbound, ref orig, ref pd, r ?? nr!, nr, ctx.Anchor, ctx.Tag);
+        var reason = CreateState(packet, ifp, inbound, ref orig, ref pd, r ?? nr!, nr, ctx.Anchor, ctx.Tag, ctx.Actions);
         if (reason != PfReason.Match)
         {
             Counters[(int)reason]++;
             return PfilVerdict.Drop;
         }
 
+        if (!ctx.Actions.IsEmpty)
+        {
+            PfScrub(packet, ref pd, ctx.Actions);
+        }
+
         return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
     }
 
     /// <summary>pf_create_state: keys, limits, source tracking and the initial TCP window.</summary>
-    private PfReason CreateState(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket orig, ref PfPacket pd, PfRuleC r, PfRuleC? nr, PfRuleC? anchor, ushort tag)
+    private PfReason CreateState(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket orig, ref PfPacket pd, PfRuleC r, PfRuleC? nr, PfRuleC? anchor, ushort tag, PfScrubActions actions)
     {
         var opts = r.Ast.StateOptions;
-        if ((uint)_states.Count >= _stateLimit || (opts.MaxStates != 0 && r.StatesCurrent >= opts.MaxStates))
+        if (opts.MaxStates != 0 && r.StatesCurrent >= opts.MaxStates)
+        {
+            LimitCounters[(int)PfLimitCounter.States]++;
+            return PfReason.StateLimit;
+        }
+
+        if ((uint)_states.Count >= _stateLimit)
         {
             return PfReason.StateLimit;
         }
@@ -123,9 +140,16 @@ public sealed partial class PfEngine
         if (opts.MaxSrcNodes != 0 || opts.MaxSrcStates != 0 || opts.MaxSrcConn != 0 || opts.MaxSrcConnRate.Limit != 0 || opts.SourceTrack != 0)
         {
             var key = (opts.SourceTrack == 1 ? null : r, orig.Src, orig.V6);
+            SourceSearches++;
             if (!_sources.TryGetValue(key, out sn))
             {
-                if ((opts.MaxSrcNodes != 0 && r.SourceNodes >= opts.MaxSrcNodes) || (uint)_sources.Count >= _srcNodeLimit)
+                if (opts.MaxSrcNodes != 0 && r.SourceNodes >= opts.MaxSrcNodes)
+                {
+                    LimitCounters[(int)PfLimitCounter.SrcNodes]++;
+                    return PfReason.SrcLimit;
+                }
+
+                if ((uint)_sources.Count >= _srcNodeLimit)
                 {
                     return PfReason.SrcLimit;
                 }
@@ -139,11 +163,13 @@ public sealed partial class PfEngine
                 }
 
                 _sources[key] = sn;
+                SourceInserts++;
                 r.SourceNodes++;
             }
 
             if (opts.MaxSrcStates != 0 && sn.States >= opts.MaxSrcStates)
             {
+                LimitCounters[(int)PfLimitCounter.SrcStates]++;
                 return PfReason.SrcLimit;
             }
         }
@@ -163,6 +189,7 @@ public sealed partial class PfEngine
             Tag = tag,
             SourceNode = sn,
             RuleTimeouts = r.Timeouts,
+            Actions = actions,
         };
         var origKey = PfStateKey.ForPacket(orig.V6, orig.Proto, orig.Src, orig.Sport, orig.Dst, orig.Dport, inbound);
         var newKey = PfStateKey.ForPacket(pd.V6, pd.Proto, pd.Src, pd.Sport, pd.Dst, pd.Dport, inbound);
@@ -202,6 +229,21 @@ public sealed partial class PfEngine
                         // modulate state: a random offset hides the initiator's ISN from the other side.
                         s.Src.SeqDiff = (uint)_stack.Random.NextInt64(1, 1L << 32);
                         ModulateSeq(packet, ref pd, s.Src.SeqDiff);
+                    }
+
+                    if (pd.TcpNorm)
+                    {
+                        s.Actions.Flags |= PfScrubActions.ScrubTcp;
+                    }
+
+                    if ((s.Actions.Flags & PfScrubActions.ScrubTcp) != 0)
+                    {
+                        // pf_create_state: scrub the initiator from its first segment on.
+                        NormalizeTcpInit(packet, ref pd, ref s.Src);
+                        if (!NormalizeTcpStateful(packet, ref pd, s, ref s.Src, ref s.Dst))
+                        {
+                            return PfReason.BadTimestamp;
+                        }
                     }
 
                     break;

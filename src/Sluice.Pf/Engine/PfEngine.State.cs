@@ -171,6 +171,11 @@ public sealed partial class PfEngine
     {
         const byte Fin = 0x01, Syn = 0x02, Rst = 0x04, AckF = 0x10;
         reason = PfReason.Match;
+        if (((s.Actions.Flags & PfScrubActions.ScrubTcp) != 0 || dst.Scrub) && !src.Scrub)
+        {
+            NormalizeTcpInit(packet, ref pd, ref src); // the responder's first segment
+        }
+
         var seq = pd.Seq; // tracked in the sender's own (unmodulated) sequence space
         var ack = pd.Ack;
         var win = pd.Win;
@@ -261,6 +266,12 @@ public sealed partial class PfEngine
             && SeqGeq(seq, src.SeqLo - maxWinDst)
             && ackskew >= -MaxAckWindow && ackskew <= (MaxAckWindow << sws))
         {
+            if ((src.Scrub || dst.Scrub) && !NormalizeTcpStateful(packet, ref pd, s, ref src, ref dst))
+            {
+                reason = PfReason.BadTimestamp;
+                return false;
+            }
+
             if (src.MaxWin < win)
             {
                 src.MaxWin = win;
@@ -412,8 +423,19 @@ public sealed partial class PfEngine
             sn.ThresholdLast = nowSec;
         }
 
-        var limit = (opts.MaxSrcConn != 0 && sn.Connections > opts.MaxSrcConn)
-            || (opts.MaxSrcConnRate.Limit != 0 && sn.ThresholdCount > sn.ThresholdLimit);
+        var limit = false;
+        if (opts.MaxSrcConn != 0 && sn.Connections > opts.MaxSrcConn)
+        {
+            LimitCounters[(int)PfLimitCounter.SrcConn]++;
+            limit = true;
+        }
+
+        if (opts.MaxSrcConnRate.Limit != 0 && sn.ThresholdCount > sn.ThresholdLimit)
+        {
+            LimitCounters[(int)PfLimitCounter.SrcConnRate]++;
+            limit = true;
+        }
+
         if (!limit)
         {
             return false;
@@ -421,6 +443,7 @@ public sealed partial class PfEngine
 
         if (opts.OverloadTable is { } table)
         {
+            LimitCounters[(int)PfLimitCounter.OverloadTable]++;
             Overload(table, sn.Address, sn.V6, opts.Flush || opts.FlushGlobal ? (opts.FlushGlobal ? null : s.Rule) : s.Rule, flush: opts.Flush || opts.FlushGlobal, s);
         }
 
@@ -451,6 +474,7 @@ public sealed partial class PfEngine
             return;
         }
 
+        LimitCounters[(int)PfLimitCounter.OverloadFlush]++; // once per flush (pf_src_connlimit)
         for (var i = _states.Count - 1; i >= 0; i--)
         {
             if (i >= _states.Count)

@@ -117,6 +117,8 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
     {
         var compiler = new PfCompiler(this);
         LoadOptions(Instance.Active);
+        LoadStatusOptions(Instance.Active);
+        ComputeChecksum(Instance.Active);
         _rules = compiler.Compile(Instance.Active, string.Empty);
     }
 
@@ -263,9 +265,13 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
     private void RemoveSourceNode(PfSourceNode sn)
     {
-        if (_sources.Remove((sn.Rule, sn.Address, sn.V6)) && sn.Rule is not null)
+        if (_sources.Remove((sn.Rule, sn.Address, sn.V6)))
         {
-            sn.Rule.SourceNodes--;
+            SourceRemovals++;
+            if (sn.Rule is not null)
+            {
+                sn.Rule.SourceNodes--;
+            }
         }
     }
 
@@ -328,6 +334,21 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             }
         }
 
+        if (_logInterface is null || ifp.Name != _logInterface)
+        {
+            return FilterPacket(packet, ifp, direction, ipv6);
+        }
+
+        var length = packet.Length;
+        var verdict = FilterPacket(packet, ifp, direction, ipv6);
+        CountLogInterface(ipv6, inbound, verdict == PfilVerdict.Drop, length);
+        return verdict;
+    }
+
+    /// <summary>pf_test once the packet is known not to be pf's own or on a skipped interface.</summary>
+    private PfilVerdict FilterPacket(Packet packet, NetworkInterface ifp, PfilDirection direction, bool ipv6)
+    {
+        var inbound = direction == PfilDirection.In;
         var reason = PfPacket.Parse(packet.Data, ipv6, out var pd);
         if (reason != PfReason.Match)
         {
@@ -445,10 +466,13 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             return PfilVerdict.Drop;
         }
 
+        // pf_normalize_tcp: a scrub rule's "reassemble tcp" marks the packet (PFDESC_TCP_NORM) for the state it creates.
+        pd.TcpNorm = haveScrub && scrubbing && (scrub!.ScrubActions.Flags & PfScrubActions.ScrubTcp) != 0;
+
         var verdict = Test(packet, ifp, inbound, ref pd);
-        if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && scrub!.Ast.Scrub.Any)
+        if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && !scrub!.ScrubActions.IsEmpty)
         {
-            ApplyScrub(packet, ref pd, scrub.Ast.Scrub);
+            PfScrub(packet, ref pd, scrub.ScrubActions);
         }
 
         return verdict;
@@ -496,6 +520,11 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                         {
                             LogPacket(packet, ifp, inbound, rr, PfAction.Pass, PfReason.Match, s.AnchorRule);
                         }
+                    }
+
+                    if (!s.Actions.IsEmpty)
+                    {
+                        PfScrub(packet, ref pd, s.Actions);
                     }
 
                     return AfterPass(packet, ifp, inbound, ref pd, s.Rule, s.Inbound);
@@ -576,6 +605,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         public PfRuleC? Anchor;
         public ushort Tag;
         public bool Quick;
+        public PfScrubActions Actions; // accumulated from matching match rules (pf_rule_to_actions)
     }
 
     /// <summary>
@@ -673,6 +703,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
             if (a.Action == PfAction.Match)
             {
+                ctx.Actions.Merge(r.ScrubActions);
                 i++;
                 continue;
             }

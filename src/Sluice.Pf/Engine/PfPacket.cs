@@ -29,6 +29,7 @@ internal struct PfPacket
     public bool IcmpError;
     public byte Ttl;
     public byte Tos;
+    public bool TcpNorm; // a scrub rule with "reassemble tcp" matched (PFDESC_TCP_NORM)
 
     /// <summary>The family as pf's rules name it.</summary>
     public readonly Config.PfFamily Family => V6 ? Config.PfFamily.Inet6 : Config.PfFamily.Inet;

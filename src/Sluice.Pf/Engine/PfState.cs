@@ -48,6 +48,13 @@ internal struct PfStatePeer
     public ushort MaxWin;
     public byte WScale; // PF_WSCALE_FLAG (0x80) | shift
     public byte State;
+
+    // pf_state_scrub (reassemble tcp), inline so that no state allocates a second object.
+    public bool Scrub; // pf's peer->scrub != NULL
+    public byte ScrubFlags; // PFSS_*
+    public byte ScrubTtl; // the highest TTL/hop limit seen from this peer
+    public uint TsMod, TsVal0, TsVal, TsEcr;
+    public long TsLast; // ns, when the last timestamp was taken into account
 }
 
 /// <summary>TCP states as pf stores them per peer (FreeBSD's TCPS_* values).</summary>
@@ -80,6 +87,7 @@ internal sealed class PfState
     public int ListIndex = -1;
     public uint[]? RuleTimeouts;
     public ushort ProxyMss; // synproxy: the MSS pf announced to the client and asks the server for
+    public PfScrubActions Actions; // scrub (...) of the match rules and the rule (pf_kstate.act), for every packet
 }
 
 /// <summary>A source-tracking node (pf's <c>pf_ksrc_node</c>): per source address, per rule or global.</summary>

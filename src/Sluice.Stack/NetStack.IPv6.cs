@@ -582,6 +582,11 @@ public sealed partial class NetStack
         NetworkInterface? ifp;
         if (destination.IsLinkLocal || destination.IsMulticast)
         {
+            if (zone is null && Routes6.Lookup(destination) is { } unscoped && (unscoped.Flags & Routing.RouteFlags.Reject) != 0)
+            {
+                return null; // in6_selectsrc: a zoneless scoped destination meets fe80::/10 or ff02::/16 (EHOSTUNREACH)
+            }
+
             ifp = zone ?? FirstIPv6Interface();
             return ifp?.LinkLocal?.Address;
         }

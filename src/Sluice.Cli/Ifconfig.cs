@@ -453,6 +453,12 @@ internal sealed class Ifconfig : ITool
         var percent = a.IndexOf('%', StringComparison.Ordinal);
         if (percent >= 0)
         {
+            if (percent == a.Length - 1)
+            {
+                address = default;
+                return false; // "fe80::1%": an empty zone
+            }
+
             a = a[..percent];
         }
 
@@ -555,6 +561,21 @@ internal sealed class Ifconfig : ITool
         else if (hasAddress && plan.Family == "inet6")
         {
             TryParseInet6(plan.AddressText!, out v6, out prefix);
+            var literal = plan.AddressText!.Split('/')[0];
+            if (literal.Contains('%', StringComparison.Ordinal))
+            {
+                // in6_getaddr → getaddrinfo reads the zone; in6_update_ifa refuses a zone that is not this interface.
+                if (!ScopedAddress.TryParse(literal, ctx.Stack, out _, out var zone, out _))
+                {
+                    return ctx.Fail($"{plan.AddressText}: bad value");
+                }
+
+                if (zone is not null && zone != ifp)
+                {
+                    return ctx.Fail("ioctl (SIOCAIFADDR_IN6): Invalid argument");
+                }
+            }
+
             if (plan.PrefixLengthText is not null)
             {
                 prefix = int.Parse(plan.PrefixLengthText, CultureInfo.InvariantCulture);
@@ -612,7 +633,7 @@ internal sealed class Ifconfig : ITool
             ifp.SetPromiscuous(p);
         }
 
-        ifp.Nd6Flags = (ifp.Nd6Flags | plan.Nd6Set) & ~plan.Nd6Clear;
+        ifp.SetNd6Flags((ifp.Nd6Flags | plan.Nd6Set) & ~plan.Nd6Clear);
         if (plan.Up == true)
         {
             ifp.SetUp(true);

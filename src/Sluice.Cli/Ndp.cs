@@ -76,13 +76,12 @@ internal sealed class Ndp : ITool
             case 'd':
                 {
                     var text = target!;
-                    var percent = text.IndexOf('%', StringComparison.Ordinal);
-                    if (!IPv6Address.TryParse(percent < 0 ? text : text[..percent], out var a))
+                    if (!ScopedAddress.TryParse(text, ctx.Stack, out var a, out var zone, out _))
                     {
                         return ctx.Fail($"{text}: Unknown host"); // unconfirmed wording
                     }
 
-                    if (!ctx.Stack.Ndp.Delete(a))
+                    if ((zone is not null && ctx.Stack.Ndp.Find(zone.Index, a) is null) || !ctx.Stack.Ndp.Delete(a))
                     {
                         return ctx.Fail($"delete: cannot locate {text}"); // unconfirmed wording
                     }
@@ -94,13 +93,14 @@ internal sealed class Ndp : ITool
             default:
                 if (rest.Length == 1)
                 {
-                    var percent = rest[0].IndexOf('%', StringComparison.Ordinal);
-                    if (!IPv6Address.TryParse(percent < 0 ? rest[0] : rest[0][..percent], out var a))
+                    if (!ScopedAddress.TryParse(rest[0], ctx.Stack, out var a, out var zone, out _))
                     {
                         return ctx.Fail($"{rest[0]}: Unknown host");
                     }
 
-                    var match = Lines(ctx.Stack).Where(l => l.Address.Split('%')[0] == a.ToString()).ToList();
+                    var match = Lines(ctx.Stack)
+                        .Where(l => l.Address.Split('%')[0] == a.ToString() && (zone is null || l.Interface == zone.Name))
+                        .ToList();
                     ctx.Out.Write(NeighborFormat.NdpHeader());
                     foreach (var l in match)
                     {

@@ -277,17 +277,21 @@ internal sealed class Netstat : ITool
             return "default";
         }
 
+        // p_sockaddr: a scoped destination shows its zone (fe80::%lo0/64, fe80::1%lo0); fe80::/10 itself has none.
         var text = r.Destination.ToString();
-        if (r.Destination.IsLinkLocal || r.Destination.IsLinkLocalMulticast)
+        if (r.Zone != 0)
         {
-            text += "%" + IfName(stack, r.InterfaceIndex);
+            text += "%" + IfName(stack, r.Zone);
         }
 
         return r.PrefixLength == 128 ? text : $"{text}/{r.PrefixLength}";
     }
 
     /// <summary><c>netstat -i</c>: one link row per interface, then a row per address of the shown families.</summary>
-    /// <remarks>Sluice keeps no per-address packet counters, so address rows show 0 where FreeBSD shows ifa counters.</remarks>
+    /// <remarks>
+    /// Address rows show the address's own counters (ifa_ipackets/ifa_opackets, with -b ifa_ibytes/ifa_obytes) and
+    /// <c>-</c> for errors, drops and collisions, as intpr does.
+    /// </remarks>
     internal static string InterfaceTable(NetStack stack, bool v4, bool v6, bool bytes, string? only)
     {
         var sb = new StringBuilder(NetstatFormat.InterfaceHeader(bytes));
@@ -309,8 +313,10 @@ internal sealed class Netstat : ITool
                 {
                     var network = a.Address.Mask(a.PrefixLength).ToString() + (a.Address.IsLinkLocal ? "%" + ifp.Name : string.Empty)
                         + "/" + a.PrefixLength.ToString(CultureInfo.InvariantCulture);
+                    var n = a.Counters;
                     sb.Append(NetstatFormat.InterfaceLine(
-                        new InterfaceRow(ifp.Name, ifp.IsUp, null, network, a.Address.ToString(), 0, null, null, 0, 0, null, 0, null), bytes));
+                        new InterfaceRow(ifp.Name, ifp.IsUp, null, network, a.Address.ToString(), n.InputPackets, null, null, n.InputBytes,
+                            n.OutputPackets, null, n.OutputBytes, null), bytes));
                 }
             }
 
@@ -319,8 +325,10 @@ internal sealed class Netstat : ITool
                 foreach (var a in ifp.IPv4Addresses)
                 {
                     var network = $"{a.Address.Mask(a.PrefixLength)}/{a.PrefixLength}";
+                    var n = a.Counters;
                     sb.Append(NetstatFormat.InterfaceLine(
-                        new InterfaceRow(ifp.Name, ifp.IsUp, null, network, a.Address.ToString(), 0, null, null, 0, 0, null, 0, null), bytes));
+                        new InterfaceRow(ifp.Name, ifp.IsUp, null, network, a.Address.ToString(), n.InputPackets, null, null, n.InputBytes,
+                            n.OutputPackets, null, n.OutputBytes, null), bytes));
                 }
             }
         }

@@ -1,6 +1,8 @@
 using System.Globalization;
 using Sluice.Cli.Formatting;
 using Sluice.Stack.Icmp;
+using Sluice.Stack.Interfaces;
+using Sluice.Stack.Routing;
 using Sluice.Stack.Sockets;
 using Sluice.Stack.Time;
 using Sluice.Wire;
@@ -142,7 +144,7 @@ internal sealed class Ping : ITool
         }
 
         var host = operands[0];
-        if (!TryResolve(host, force4, force6, out var destination))
+        if (!TryResolve(ctx, host, force4, force6, out var destination, out var zone))
         {
             ctx.Err.WriteLine($"ping: cannot resolve {host}: Unknown host");
             return ExitNoHost;
@@ -151,7 +153,7 @@ internal sealed class Ping : ITool
         InetAddress? from = null;
         if (source is not null)
         {
-            if (!TryResolve(source, !destination.IsIPv6, destination.IsIPv6, out var s))
+            if (!TryResolve(ctx, source, !destination.IsIPv6, destination.IsIPv6, out var s, out _))
             {
                 ctx.Err.WriteLine($"ping: cannot resolve {source}: Unknown host");
                 return ExitNoHost;
@@ -173,7 +175,7 @@ internal sealed class Ping : ITool
         }
 
         return destination.IsIPv6
-            ? Run6(ctx, host, destination, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors)
+            ? Run6(ctx, host, destination, zone, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors)
             : Run4(ctx, host, destination, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
@@ -181,32 +183,41 @@ internal sealed class Ping : ITool
         int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
     {
         ctx.Out.WriteLine(PingFormat.Banner4(host, destination.ToString(), source?.ToString(), dataLength));
-        return Drive(ctx, host, destination, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
+        return Drive(ctx, host, destination, null, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
-    private static int Run6(ToolContext ctx, string host, InetAddress destination, InetAddress? source, int count, double intervalMs,
-        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
+    private static int Run6(ToolContext ctx, string host, InetAddress destination, NetworkInterface? zone, InetAddress? source, int count,
+        double intervalMs, int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
     {
-        var src = source?.V6 ?? ctx.Stack.SourceFor(destination.V6);
+        // ping6.c connects a dummy UDP socket to learn the source: a scoped destination without a zone meets the
+        // fe80::/10 or ff02::/16 reject route there (EHOSTUNREACH).
+        var dst = destination.V6;
+        var unscoped = zone is null && IPv6RouteTable.IsScoped(dst) ? ctx.Stack.Routes6.Lookup(dst) : null;
+        var src = unscoped is not null && (unscoped.Flags & RouteFlags.Reject) != 0
+            ? null
+            : source?.V6 ?? ctx.Stack.SourceFor(dst, zone);
         if (src is null)
         {
             ctx.Err.WriteLine("ping: UDP connect: No route to host"); // ping6.c connect(2) on a dummy socket; unconfirmed
             return 1;
         }
 
-        ctx.Out.WriteLine(PingFormat.Banner6(src.Value.ToString(), destination.ToString(), dataLength));
-        return Drive(ctx, host, destination, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
+        // getnameinfo(NI_NUMERICHOST) prints scoped addresses with their zone: fe80::1%epair0a.
+        var srcZone = zone ?? (IPv6RouteTable.IsScoped(src.Value) ? ctx.Stack.Interfaces.FirstOrDefault(i => i.IPv6Addresses.Any(a => a.Address == src.Value)) : null);
+        ctx.Out.WriteLine(PingFormat.Banner6(ScopedAddress.Format(src.Value, srcZone), ScopedAddress.Format(dst, zone), dataLength));
+        return Drive(ctx, host, destination, zone, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
-    private static int Drive(ToolContext ctx, string host, InetAddress destination, InetAddress? source, int count, double intervalMs,
-        int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
+    private static int Drive(ToolContext ctx, string host, InetAddress destination, NetworkInterface? zone, InetAddress? source, int count,
+        double intervalMs, int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
     {
         var tally = new PingTally { Timing = dataLength >= 8 };
-        var printer = new Printer(ctx, tally, destination.IsIPv6, quiet, quietErrors);
+        var printer = new Printer(ctx, tally, destination.IsIPv6, zone, quiet, quietErrors);
         var options = new PingOptions
         {
             Destination = destination,
             Source = source,
+            Interface = zone,
             Count = count,
             // An interval of 0 ms sends back to back in FreeBSD; on virtual time that needs some spacing: 10 µs.
             IntervalNs = Math.Max(10 * Nanos.PerMicrosecond, (long)(intervalMs * Nanos.PerMillisecond)),
@@ -231,16 +242,18 @@ internal sealed class Ping : ITool
         return tally.Received > 0 ? 0 : 2;
     }
 
-    private static bool TryResolve(string text, bool only4, bool only6, out InetAddress address)
+    // Numeric hosts only (no resolver); IPv6 literals may carry a zone (fe80::1%epair0a), which must name an interface here.
+    private static bool TryResolve(ToolContext ctx, string text, bool only4, bool only6, out InetAddress address, out NetworkInterface? zone)
     {
         address = default;
+        zone = null;
         if (!only6 && IPv4Address.TryParse(text, out var v4))
         {
             address = v4;
             return true;
         }
 
-        if (!only4 && IPv6Address.TryParse(text, out var v6))
+        if (!only4 && ScopedAddress.TryParse(text, ctx.Stack, out var v6, out zone, out _))
         {
             address = v6;
             return true;
@@ -261,7 +274,7 @@ internal sealed class Ping : ITool
     }
 
     /// <summary>Prints each event as ping does, as it happens on the loop.</summary>
-    private sealed class Printer(ToolContext ctx, PingTally tally, bool inet6, bool quiet, bool quietErrors) : IPingObserver
+    private sealed class Printer(ToolContext ctx, PingTally tally, bool inet6, NetworkInterface? zone, bool quiet, bool quietErrors) : IPingObserver
     {
         public void OnReply(in PingReply reply)
         {
@@ -274,7 +287,7 @@ internal sealed class Ping : ITool
 
             double? time = tally.Timing ? rtt : null;
             ctx.Out.WriteLine(inet6
-                ? PingFormat.Reply6(reply.Bytes, reply.From.ToString(), reply.Sequence, reply.HopLimit, time, reply.Duplicate)
+                ? PingFormat.Reply6(reply.Bytes, ScopedAddress.Format(reply.From.V6, zone), reply.Sequence, reply.HopLimit, time, reply.Duplicate)
                 : PingFormat.Reply4(reply.Bytes, reply.From.ToString(), reply.Sequence, reply.HopLimit, time, reply.Duplicate));
         }
 
@@ -287,7 +300,7 @@ internal sealed class Ping : ITool
 
             if (inet6)
             {
-                ctx.Out.WriteLine($"{error.Bytes} bytes from {error.From}: {PingFormat.Icmp6Error(error.Type, error.Code, error.Mtu)}");
+                ctx.Out.WriteLine($"{error.Bytes} bytes from {ScopedAddress.Format(error.From.V6, zone)}: {PingFormat.Icmp6Error(error.Type, error.Code, error.Mtu)}");
                 return;
             }
 

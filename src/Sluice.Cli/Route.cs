@@ -246,6 +246,19 @@ internal sealed class Route : ITool
             return ctx.Fail(error!, 68);
         }
 
+        // A scoped destination keeps its zone (route add -inet6 fe80::%epair0a/64 ...): the table embeds it.
+        var zone = 0;
+        if (req.Inet6 && req.Destination.Contains('%', StringComparison.Ordinal))
+        {
+            var literal = req.Destination.Split('/')[0];
+            if (!ScopedAddress.TryParse(literal, ctx.Stack, out _, out var scope, out _))
+            {
+                return ctx.Fail($"bad address: {req.Destination}", 68);
+            }
+
+            zone = IPv6RouteTable.IsScoped(d6) && scope is not null ? scope.Index : 0;
+        }
+
         var isHost = prefix == (req.Inet6 ? 128 : 32);
         var head = $"{req.Command} {(isHost ? "host" : "net")} {shown}";
         if (req.Gateway is not null)
@@ -260,7 +273,7 @@ internal sealed class Route : ITool
         string? socketError = null;
         if (req.Command == "delete")
         {
-            var removed = req.Inet6 ? stack.Routes6.TryDelete(d6, prefix, out _) : stack.Routes4.TryDelete(d4, prefix, out _);
+            var removed = req.Inet6 ? stack.Routes6.TryDelete(d6, prefix, out _, zone) : stack.Routes4.TryDelete(d4, prefix, out _);
             if (!removed)
             {
                 failure = RouteErrors.NotInTable;
@@ -287,9 +300,19 @@ internal sealed class Route : ITool
                     flags |= RouteFlags.Gateway;
                 }
 
+                if ((flags & (RouteFlags.Reject | RouteFlags.Blackhole)) != 0)
+                {
+                    // nhop_set_blackhole (sys/net/route/nhop.c): a reject or blackhole nexthop drops RTF_GATEWAY and
+                    // points at lo0 and the loopback address, so netstat shows "::/96 ::1 URS lo0".
+                    flags &= ~RouteFlags.Gateway;
+                    gw4 = req.Inet6 ? null : IPv4Address.Loopback;
+                    gw6 = req.Inet6 ? IPv6Address.Loopback : null;
+                    ifIndex = stack.Loopback.Index;
+                }
+
                 if (req.Command == "change")
                 {
-                    var existed = req.Inet6 ? stack.Routes6.TryDelete(d6, prefix, out _) : stack.Routes4.TryDelete(d4, prefix, out _);
+                    var existed = req.Inet6 ? stack.Routes6.TryDelete(d6, prefix, out _, zone) : stack.Routes4.TryDelete(d4, prefix, out _);
                     if (!existed)
                     {
                         failure = RouteErrors.NotInTable;
@@ -300,7 +323,7 @@ internal sealed class Route : ITool
                 if (failure is null)
                 {
                     var added = req.Inet6
-                        ? stack.Routes6.TryAdd(new Route<IPv6Address>(d6, prefix, gw6, ifIndex, flags), out failure)
+                        ? stack.Routes6.TryAdd(new Route<IPv6Address>(d6, prefix, gw6, ifIndex, flags) { Zone = zone }, out failure)
                         : stack.Routes4.TryAdd(new Route<IPv4Address>(d4, prefix, gw4, ifIndex, flags), out failure);
                     if (!added)
                     {
@@ -352,30 +375,16 @@ internal sealed class Route : ITool
 
         if (req.Inet6)
         {
-            var text = req.Gateway;
-            string? scope = null;
-            var percent = text.IndexOf('%', StringComparison.Ordinal);
-            if (percent >= 0)
-            {
-                scope = text[(percent + 1)..];
-                text = text[..percent];
-            }
-
-            if (!IPv6Address.TryParse(text, out var g))
+            // getaddrinfo: fe80::1%epair0a (or %2) names the gateway's zone, which becomes the route's interface.
+            if (!ScopedAddress.TryParse(req.Gateway, stack, out var g, out var zone, out _))
             {
                 return false;
             }
 
             gw6 = g;
-            if (scope is not null)
+            if (zone is not null)
             {
-                var ifp = stack.FindInterface(scope);
-                if (ifp is null)
-                {
-                    return false;
-                }
-
-                ifIndex = ifp.Index;
+                ifIndex = zone.Index;
                 return true;
             }
 

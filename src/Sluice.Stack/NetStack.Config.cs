@@ -76,27 +76,31 @@ public sealed partial class NetStack
 
     internal void OnAddressAdded(NetworkInterface ifp, IPv4InterfaceAddress ifa)
     {
-        _localV4.Add(ifa.Address.Value);
+        _localV4[ifa.Address.Value] = ifa;
         if (ifp.IsLoopback)
         {
             // lo0: 127.0.0.1 is reachable as a host route via lo0 (127.0.0.1 link#1 UH lo0).
-            Routes4.TryAdd(new Route<IPv4Address>(ifa.Address, 32, null, ifp.Index, RouteFlags.Up | RouteFlags.Host), out _);
+            Routes4.TryAdd(new Route<IPv4Address>(ifa.Address, 32, null, ifp.Index, RouteFlags.Up | RouteFlags.Host) { Ifa = ifa.Counters }, out _);
             return;
         }
 
         if (ifa.PrefixLength < 32)
         {
-            Routes4.TryAdd(new Route<IPv4Address>(ifa.Network, ifa.PrefixLength, null, ifp.Index, RouteFlags.Up), out _);
+            Routes4.TryAdd(new Route<IPv4Address>(ifa.Network, ifa.PrefixLength, null, ifp.Index, RouteFlags.Up) { Ifa = ifa.Counters }, out _);
         }
 
         // The address itself is reached through lo0 (FreeBSD: "192.0.2.1 link#2 UHS lo0").
-        Routes4.TryAdd(new Route<IPv4Address>(ifa.Address, 32, null, Loopback.Index, RouteFlags.Up | RouteFlags.Host | RouteFlags.Static) { GatewayInterfaceIndex = ifp.Index }, out _);
+        Routes4.TryAdd(new Route<IPv4Address>(ifa.Address, 32, null, Loopback.Index, RouteFlags.Up | RouteFlags.Host | RouteFlags.Static) { GatewayInterfaceIndex = ifp.Index, Ifa = ifa.Counters }, out _);
         Arp.Announce(ifp, ifa.Address);
     }
 
     internal void OnAddressRemoved(NetworkInterface ifp, IPv4InterfaceAddress ifa)
     {
-        _localV4.Remove(ifa.Address.Value);
+        if (_localV4.TryGetValue(ifa.Address.Value, out var owner) && ReferenceEquals(owner, ifa))
+        {
+            _localV4.Remove(ifa.Address.Value);
+        }
+
         Routes4.TryDelete(ifa.Address, 32, out _);
         if (!ifp.IsLoopback && ifa.PrefixLength < 32)
         {
@@ -111,28 +115,38 @@ public sealed partial class NetStack
     internal void OnAddressAdded(NetworkInterface ifp, IPv6InterfaceAddress ifa)
     {
         _localV6[ifa.Address] = (ifp, ifa);
-        if (ifp.IsLoopback)
-        {
-            if (!ifa.Address.IsLinkLocal)
-            {
-                Routes6.TryAdd(new Route<IPv6Address>(ifa.Address, 128, null, ifp.Index, RouteFlags.Up | RouteFlags.Host), out _);
-            }
+        var zone = Routing.IPv6RouteTable.IsScoped(ifa.Address) ? ifp.Index : 0;
 
-            return;
+        // in6_update_ifa → nd6_prefix_onlink: the prefix route (fe80::%lo0/64 link#1 U lo0, 2001:db8::/64 link#2 U em0).
+        if (ifa.PrefixLength < 128)
+        {
+            Routes6.TryAdd(new Route<IPv6Address>(ifa.Address.Mask(ifa.PrefixLength), ifa.PrefixLength, null, ifp.Index, RouteFlags.Up)
+            {
+                Zone = zone,
+                Ifa = ifa.Counters,
+            }, out _);
         }
 
-        // Link-local prefixes are per interface (scoped); the unscoped table does not hold them.
-        if (!ifa.Address.IsLinkLocal)
+        if (ifp.IsLoopback && ifa.PrefixLength == 128)
         {
-            if (ifa.PrefixLength < 128)
+            // A /128 on lo0 is its own interface route: "::1 link#1 UH lo0" [sample, vnet jail without rc]. The
+            // ::1 route that /etc/rc.d/routing adds again (-iface lo0) shows as UHS on a booted host [sample].
+            var flags = RouteFlags.Up | RouteFlags.Host | (ifa.Address.IsLoopback && _staticInet6Routes ? RouteFlags.Static : 0);
+            Routes6.TryAdd(new Route<IPv6Address>(ifa.Address, 128, null, ifp.Index, flags) { Zone = zone, Ifa = ifa.Counters }, out _);
+        }
+        else
+        {
+            // ifa_maintain_loopback_route: the address itself via lo0, gateway link#N of its interface
+            // ("fe80::1%lo0 link#1 UHS lo0", "fe80::8db:f4ff:fe5b:2fd3%xn0 link#2 UHS lo0") [sample].
+            Routes6.TryAdd(new Route<IPv6Address>(ifa.Address, 128, null, Loopback.Index, RouteFlags.Up | RouteFlags.Host | RouteFlags.Static)
             {
-                Routes6.TryAdd(new Route<IPv6Address>(ifa.Address.Mask(ifa.PrefixLength), ifa.PrefixLength, null, ifp.Index, RouteFlags.Up), out _);
-            }
-
-            Routes6.TryAdd(new Route<IPv6Address>(ifa.Address, 128, null, Loopback.Index, RouteFlags.Up | RouteFlags.Host | RouteFlags.Static) { GatewayInterfaceIndex = ifp.Index }, out _);
+                GatewayInterfaceIndex = ifp.Index,
+                Zone = zone,
+                Ifa = ifa.Counters,
+            }, out _);
         }
 
-        if ((ifa.Flags & IPv6AddressFlags.NoDad) == 0)
+        if (!ifp.IsLoopback && (ifa.Flags & IPv6AddressFlags.NoDad) == 0)
         {
             StartDad(ifp, ifa);
         }
@@ -140,21 +154,69 @@ public sealed partial class NetStack
 
     internal void OnAddressRemoved(NetworkInterface ifp, IPv6InterfaceAddress ifa)
     {
-        _localV6.Remove(ifa.Address);
-        if (ifa.Address.IsLinkLocal)
+        if (_localV6.TryGetValue(ifa.Address, out var owner) && ReferenceEquals(owner.Address, ifa))
         {
-            return;
+            _localV6.Remove(ifa.Address);
         }
 
-        Routes6.TryDelete(ifa.Address, 128, out _);
-        if (!ifp.IsLoopback && ifa.PrefixLength < 128)
+        var zone = Routing.IPv6RouteTable.IsScoped(ifa.Address) ? ifp.Index : 0;
+        var host = Routes6.Find(ifa.Address, 128, zone);
+        if (host is not null && host.Gateway is null && (host.GatewayInterfaceIndex == ifp.Index || host.InterfaceIndex == ifp.Index))
+        {
+            Routes6.TryDelete(ifa.Address, 128, out _, zone);
+        }
+
+        if (ifa.PrefixLength < 128)
         {
             var prefix = ifa.Address.Mask(ifa.PrefixLength);
-            var route = Routes6.Find(prefix, ifa.PrefixLength);
-            if (route is not null && route.InterfaceIndex == ifp.Index && route.Gateway is null)
+            var route = Routes6.Find(prefix, ifa.PrefixLength, zone);
+            if (route is not null && route.InterfaceIndex == ifp.Index && route.Gateway is null && !OtherAddressOnPrefix(ifp, ifa))
             {
-                Routes6.TryDelete(prefix, ifa.PrefixLength, out _);
+                Routes6.TryDelete(prefix, ifa.PrefixLength, out _, zone);
             }
+        }
+    }
+
+    private static bool OtherAddressOnPrefix(NetworkInterface ifp, IPv6InterfaceAddress removed)
+    {
+        foreach (var a in ifp.IPv6Addresses)
+        {
+            if (!ReferenceEquals(a, removed) && a.PrefixLength == removed.PrefixLength && a.Address.MatchesPrefix(removed.Address, removed.PrefixLength))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool _staticInet6Routes;
+
+    /// <summary>
+    /// The IPv6 routes /etc/rc.d/routing (static_inet6) installs at boot: reject routes via ::1 for the IPv4-compatible
+    /// and IPv4-mapped prefixes, link-local unicast without a zone and link-local multicast, shown by FreeBSD 13/14 as
+    /// <c>::/96 ::1 URS lo0</c> (route(8) asks for a gateway; nhop_set_blackhole clears RTF_GATEWAY and points the
+    /// nexthop at lo0 and ::1, sys/net/route/nhop.c).
+    /// </summary>
+    private void AddStaticInet6Routes()
+    {
+        _staticInet6Routes = true;
+        if (Routes6.Find(IPv6Address.Loopback, 128) is { } loopback)
+        {
+            loopback.Flags |= RouteFlags.Static;
+        }
+
+        ReadOnlySpan<(ulong High, ulong Low, int Length)> rejects =
+        [
+            (0, 0, 96),                                  // ::/96 (_v4compat)
+            (0, 0x0000_FFFF_0000_0000UL, 96),            // ::ffff:0.0.0.0/96 (_v4mapped)
+            (0xFE80_0000_0000_0000UL, 0, 10),            // fe80::/10 (_lla)
+            (0xFF02_0000_0000_0000UL, 0, 16),            // ff02::/16 (_llma)
+        ];
+        foreach (var (high, low, length) in rejects)
+        {
+            Routes6.TryAdd(new Route<IPv6Address>(new IPv6Address(high, low), length, IPv6Address.Loopback, Loopback.Index,
+                RouteFlags.Up | RouteFlags.Reject | RouteFlags.Static), out _);
         }
     }
 
@@ -200,8 +262,8 @@ public sealed partial class NetStack
     /// <summary>Creates a ping engine (ping(8)) on this stack; call <see cref="Icmp.Pinger.Start"/>.</summary>
     public Icmp.Pinger CreatePinger(Icmp.PingOptions options, Icmp.IPingObserver? observer = null) => new(this, options, observer);
 
-    /// <summary>The source address the stack would use toward <paramref name="destination"/>.</summary>
-    public IPv6Address? SourceFor(IPv6Address destination) => SelectSourceV6(destination);
+    /// <summary>The source address the stack would use toward <paramref name="destination"/> (in zone <paramref name="zone"/> when scoped).</summary>
+    public IPv6Address? SourceFor(IPv6Address destination, NetworkInterface? zone = null) => SelectSourceV6(destination, zone);
 
     /// <summary>The source address the stack would use toward <paramref name="destination"/>.</summary>
     public IPv4Address? SourceFor(IPv4Address destination) => SelectSourceV4(destination);
@@ -223,7 +285,10 @@ public sealed partial class NetStack
         }
 
         var flags = RouteFlags.Up | RouteFlags.Gateway | RouteFlags.Static | (prefixLength == 32 ? RouteFlags.Host : 0);
-        return Routes4.TryAdd(new Route<IPv4Address>(destination.Mask(prefixLength), prefixLength, gateway, via.GatewayInterfaceIndex != 0 ? via.GatewayInterfaceIndex : via.InterfaceIndex, flags), out error);
+        return Routes4.TryAdd(new Route<IPv4Address>(destination.Mask(prefixLength), prefixLength, gateway, via.GatewayInterfaceIndex != 0 ? via.GatewayInterfaceIndex : via.InterfaceIndex, flags)
+        {
+            Ifa = via.Ifa, // rt_getifa_fib: the address whose subnet holds the gateway
+        }, out error);
     }
 
     /// <summary>route add -inet6: adds a static route via <paramref name="gateway"/> (on-link or link-local via <paramref name="ifp"/>).</summary>

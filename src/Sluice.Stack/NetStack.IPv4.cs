@@ -9,12 +9,12 @@ namespace Sluice.Stack;
 
 public sealed partial class NetStack
 {
-    private readonly HashSet<uint> _localV4 = [];
+    private readonly Dictionary<uint, IPv4InterfaceAddress> _localV4 = [];
     private readonly Reassembly4 _reassembly4;
     private ushort _ipId;
 
     /// <summary>True when <paramref name="address"/> is assigned to an interface of this stack.</summary>
-    public bool IsLocalAddress(IPv4Address address) => _localV4.Contains(address.Value);
+    public bool IsLocalAddress(IPv4Address address) => _localV4.ContainsKey(address.Value);
 
     /// <summary>IPv4 input (ip_input). The packet starts at the IP header. Takes ownership.</summary>
     internal void IPv4Input(NetworkInterface ifp, Packet packet)
@@ -95,6 +95,7 @@ public sealed partial class NetStack
         var destination = ip.Destination;
         if (IsForUs(ifp, destination, packet.Flags))
         {
+            CountInput4(ifp, destination, packet.Length);
             if (ip.IsFragment)
             {
                 Ip.Fragments++;
@@ -125,7 +126,7 @@ public sealed partial class NetStack
 
     private bool IsForUs(NetworkInterface ifp, IPv4Address destination, PacketFlags flags)
     {
-        if (_localV4.Contains(destination.Value) || destination.IsBroadcast)
+        if (_localV4.ContainsKey(destination.Value) || destination.IsBroadcast)
         {
             return true;
         }
@@ -145,6 +146,25 @@ public sealed partial class NetStack
         }
 
         return false;
+    }
+
+    /// <summary>ip_input's per-address count: the address the packet is for, or the one whose subnet broadcast it is.</summary>
+    private void CountInput4(NetworkInterface ifp, IPv4Address destination, int length)
+    {
+        if (_localV4.TryGetValue(destination.Value, out var ia))
+        {
+            ia.Counters.CountIn(length);
+            return;
+        }
+
+        foreach (var a in ifp.IPv4Addresses)
+        {
+            if (a.Broadcast is { } b && b == destination)
+            {
+                a.Counters.CountIn(length);
+                return;
+            }
+        }
     }
 
     private readonly HashSet<uint> _joinedV4 = [];
@@ -273,7 +293,14 @@ public sealed partial class NetStack
     {
         var ip = IPv4Packet.CreateUnchecked(packet.Data);
         var destination = ip.Destination;
-        if (_localV4.Contains(destination.Value) || destination.IsLoopback)
+        if (_localV4.TryGetValue(destination.Value, out var self))
+        {
+            // The host route to a local address carries that address as its nh_ifa.
+            self.Counters.CountOut(packet.Length);
+            return LoopbackOutput(packet);
+        }
+
+        if (destination.IsLoopback)
         {
             return LoopbackOutput(packet);
         }
@@ -372,9 +399,11 @@ public sealed partial class NetStack
                 return Errno.EMSGSIZE;
             }
 
-            return FragmentAndSend(ifp, packet, nextHop, mtu);
+            return FragmentAndSend(ifp, packet, nextHop, mtu, route.Ifa);
         }
 
+        // ip_output: "Record statistics for this interface address" (the nexthop's ifa), per packet sent.
+        route.Ifa?.CountOut(packet.Length);
         SendToNextHop(ifp, packet, nextHop);
         return Errno.None;
     }
@@ -390,7 +419,7 @@ public sealed partial class NetStack
     /// </summary>
     public Errno SendVia(Packet packet, IPv4Address nextHop)
     {
-        if (_localV4.Contains(nextHop.Value))
+        if (_localV4.ContainsKey(nextHop.Value))
         {
             return LoopbackOutput(packet);
         }
@@ -568,7 +597,7 @@ public sealed partial class NetStack
     }
 
     /// <summary>ip_fragment: splits an oversized packet into fragments of at most <paramref name="mtu"/> bytes.</summary>
-    private Errno FragmentAndSend(NetworkInterface ifp, Packet packet, IPv4Address nextHop, int mtu)
+    private Errno FragmentAndSend(NetworkInterface ifp, Packet packet, IPv4Address nextHop, int mtu, AddressCounters? ifa = null)
     {
         var ip = IPv4Packet.CreateUnchecked(packet.Data);
         var hlen = ip.HeaderLength;
@@ -597,6 +626,7 @@ public sealed partial class NetStack
             f.SetFragment(false, more, baseOffset + offset);
             f.FillChecksum();
             Ip.OutputFragments++;
+            ifa?.CountOut(fragment.Length);
             SendToNextHop(ifp, fragment, nextHop);
         }
 
@@ -623,7 +653,7 @@ public sealed partial class NetStack
 
     private IPv4Address? SelectSourceV4(IPv4Address destination)
     {
-        if (_localV4.Contains(destination.Value))
+        if (_localV4.ContainsKey(destination.Value))
         {
             return destination;
         }

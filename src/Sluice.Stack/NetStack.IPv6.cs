@@ -70,6 +70,13 @@ public sealed partial class NetStack
         var destination = ip.Destination;
         if (IsForUs6(ifp, destination))
         {
+            // ip6_input: "Count the packet in the ip address stats" (a ready unicast address of ours).
+            if (_localV6.TryGetValue(destination, out var ours)
+                && (ours.Address.Flags & (IPv6AddressFlags.Tentative | IPv6AddressFlags.Duplicated)) == 0)
+            {
+                ours.Address.Counters.CountIn(packet.Length);
+            }
+
             DeliverLocalIPv6(ifp, packet);
             return;
         }
@@ -293,11 +300,12 @@ public sealed partial class NetStack
     /// Sends a transport payload over IPv6: prepends the 40-byte header. The packet starts at the upper-layer header.
     /// Takes ownership.
     /// </summary>
-    public Errno OutputIPv6(Packet packet, IPv6Address source, IPv6Address destination, IPProtocol nextHeader, int hopLimit = -1, byte trafficClass = 0)
+    public Errno OutputIPv6(Packet packet, IPv6Address source, IPv6Address destination, IPProtocol nextHeader, int hopLimit = -1, byte trafficClass = 0,
+        NetworkInterface? outInterface = null)
     {
         if (source.IsUnspecified)
         {
-            var chosen = SelectSourceV6(destination);
+            var chosen = SelectSourceV6(destination, outInterface);
             if (chosen is null)
             {
                 Ip6.NoRoute++;
@@ -319,26 +327,52 @@ public sealed partial class NetStack
         var hops = hopLimit >= 0 ? hopLimit : destination.IsMulticast ? 1 : (int)SysctlIp6HopLimit.Value;
         new IPv6Header(source, destination, nextHeader, payloadLength, (byte)hops, trafficClass).Emit(header);
         Ip6.LocalOut++;
-        return OutputIPv6Raw(packet);
+        return OutputIPv6Raw(packet, outInterface);
     }
 
-    /// <summary>Sends a complete IPv6 packet from this host. Takes ownership.</summary>
+    /// <summary>
+    /// Sends a complete IPv6 packet from this host. A scoped destination (link-local, ff02::) goes out of
+    /// <paramref name="outInterface"/> (its zone, <c>fe80::1%epair0a</c>) or else of the interface that owns the
+    /// source address; with neither, the zoneless destination meets the table as FreeBSD's does (the
+    /// <c>fe80::/10</c> and <c>ff02::/16</c> reject routes give EHOSTUNREACH). Takes ownership.
+    /// </summary>
     public Errno OutputIPv6Raw(Packet packet, NetworkInterface? outInterface = null)
     {
         var ip = IPv6Packet.CreateUnchecked(packet.Data);
         var destination = ip.Destination;
         if (_localV6.ContainsKey(destination) || destination.IsLoopback)
         {
+            CountOutput6(Loopback, packet);
             return LoopbackOutput(packet);
         }
 
         if (destination.IsMulticast || destination.IsLinkLocal)
         {
-            var ifp = outInterface ?? InterfaceForSourceV6(ip.Source) ?? FirstIPv6Interface();
+            var ifp = outInterface ?? InterfaceForSourceV6(ip.Source);
+            if (ifp is null)
+            {
+                // sa6_embedscope leaves a zoneless address unscoped: the lookup meets the rc.d reject routes, if any.
+                var unscoped = Routes6.Lookup(destination);
+                if (unscoped is not null && (unscoped.Flags & (Routing.RouteFlags.Reject | Routing.RouteFlags.Blackhole)) != 0)
+                {
+                    Ip6.NoRoute++;
+                    packet.Release();
+                    return (unscoped.Flags & Routing.RouteFlags.Reject) != 0 ? Errno.EHOSTUNREACH : Errno.None;
+                }
+
+                ifp = FirstIPv6Interface();
+            }
+
             if (ifp is null)
             {
                 packet.Release();
                 return Errno.ENETUNREACH;
+            }
+
+            if (ifp.IsLoopback)
+            {
+                CountOutput6(ifp, packet);
+                return LoopbackOutput(packet);
             }
 
             if (!RunOutputFilter(packet, ifp, ipv6: true, out var gone))
@@ -348,6 +382,7 @@ public sealed partial class NetStack
 
             if (destination.IsMulticast)
             {
+                CountOutput6(ifp, packet);
                 EthernetOutput(ifp, packet, MacAddress.FromIPv6Multicast(destination), EtherType.IPv6);
             }
             else
@@ -375,6 +410,7 @@ public sealed partial class NetStack
 
         if (outIf.IsLoopback)
         {
+            CountOutput6(outIf, packet);
             return LoopbackOutput(packet);
         }
 
@@ -399,6 +435,7 @@ public sealed partial class NetStack
         var destination = IPv6Packet.CreateUnchecked(packet.Data).Destination;
         if (destination.IsMulticast)
         {
+            CountOutput6(outIf, packet);
             EthernetOutput(outIf, packet, MacAddress.FromIPv6Multicast(destination), EtherType.IPv6);
             return Errno.None;
         }
@@ -471,6 +508,7 @@ public sealed partial class NetStack
     private void IPv6Transmit(NetworkInterface ifp, Packet packet, IPv6Address nextHop, int mtu)
     {
         _ = mtu;
+        CountOutput6(ifp, packet);
         if (ifp.IsLoopback)
         {
             LoopbackOutput(packet);
@@ -520,6 +558,7 @@ public sealed partial class NetStack
             fragmentable.Slice(offset, length).CopyTo(span[(unfragmentable + IPv6FragmentHeader.Length)..]);
             IPv6Packet.CreateUnchecked(span).PayloadLength = (ushort)(span.Length - IPv6Packet.HeaderLength);
             Ip6.OutputFragments++;
+            CountOutput6(ifp, f);
             Ndp.Resolve(ifp, nextHop, f);
         }
 
@@ -528,7 +567,7 @@ public sealed partial class NetStack
         return Errno.None;
     }
 
-    private IPv6Address? SelectSourceV6(IPv6Address destination)
+    private IPv6Address? SelectSourceV6(IPv6Address destination, NetworkInterface? zone = null)
     {
         if (IsUsableLocal(destination))
         {
@@ -543,7 +582,12 @@ public sealed partial class NetStack
         NetworkInterface? ifp;
         if (destination.IsLinkLocal || destination.IsMulticast)
         {
-            ifp = FirstIPv6Interface();
+            if (zone is null && Routes6.Lookup(destination) is { } unscoped && (unscoped.Flags & Routing.RouteFlags.Reject) != 0)
+            {
+                return null; // in6_selectsrc: a zoneless scoped destination meets fe80::/10 or ff02::/16 (EHOSTUNREACH)
+            }
+
+            ifp = zone ?? FirstIPv6Interface();
             return ifp?.LinkLocal?.Address;
         }
 
@@ -585,6 +629,49 @@ public sealed partial class NetStack
 
         return 64 + System.Numerics.BitOperations.LeadingZeroCount(a.Low ^ b.Low);
     }
+
+    /// <summary>
+    /// ip6_output's per-address count: the address of <paramref name="ifp"/> that in6_ifawithifp picks for the
+    /// packet's source (the source itself when it is on <paramref name="ifp"/>, else the longest match of the same
+    /// scope). Forwarded packets are not counted (ip6_forward sends without ip6_output). Allocation-free.
+    /// </summary>
+    private void CountOutput6(NetworkInterface ifp, Packet packet)
+    {
+        if ((packet.Flags & PacketFlags.Forwarded) != 0 || packet.Length < IPv6Packet.HeaderLength)
+        {
+            return;
+        }
+
+        var source = IPv6Packet.CreateUnchecked(packet.Data).Source;
+        if (_localV6.TryGetValue(source, out var own) && own.Interface == ifp)
+        {
+            own.Address.Counters.CountOut(packet.Length);
+            return;
+        }
+
+        var scope = Scope6(source);
+        IPv6InterfaceAddress? best = null;
+        var bestLength = -1;
+        foreach (var a in ifp.IPv6Addresses)
+        {
+            if (Scope6(a.Address) != scope || (a.Flags & (IPv6AddressFlags.Tentative | IPv6AddressFlags.Duplicated)) != 0)
+            {
+                continue;
+            }
+
+            var length = CommonPrefix(a.Address, source);
+            if (length > bestLength)
+            {
+                best = a;
+                bestLength = length;
+            }
+        }
+
+        best?.Counters.CountOut(packet.Length);
+    }
+
+    // in6_addrscope, reduced: ::1 and link-local unicast are link-local scope, the rest global.
+    private static int Scope6(IPv6Address address) => address.IsLinkLocal || address.IsLoopback ? 2 : 14;
 
     private NetworkInterface? InterfaceForSourceV6(IPv6Address source) =>
         _localV6.TryGetValue(source, out var a) && !a.Interface.IsLoopback ? a.Interface : null;

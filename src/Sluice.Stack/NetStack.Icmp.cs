@@ -92,7 +92,7 @@ public sealed partial class NetStack
         packet.MakeWritable();
         var ip = IPv4Packet.CreateUnchecked(packet.Data);
         var originalDestination = ip.Destination;
-        var source = _localV4.Contains(originalDestination.Value) ? originalDestination
+        var source = _localV4.ContainsKey(originalDestination.Value) ? originalDestination
             : ifp.PrimaryIPv4?.Address ?? SelectSourceV4(ip.Source) ?? IPv4Address.Any;
         var destination = ip.Source;
 
@@ -180,7 +180,7 @@ public sealed partial class NetStack
         Icmp.OutHistogram[(byte)type]++;
 
         var recvIf = InterfaceByIndex(original.ReceiveInterfaceIndex);
-        var source = _localV4.Contains(ip.Destination.Value) ? ip.Destination
+        var source = _localV4.ContainsKey(ip.Destination.Value) ? ip.Destination
             : recvIf?.PrimaryIPv4?.Address ?? SelectSourceV4(ip.Source) ?? IPv4Address.Any;
         OutputIPv4(packet, source, ip.Source, IPProtocol.Icmp);
     }

@@ -20,6 +20,13 @@ public sealed record NetStackOptions
 
     /// <summary>Seed of the stack's random source (IP ids, ports, ISNs): same seed, same run.</summary>
     public int Seed { get; init; } = 1;
+
+    /// <summary>
+    /// Install the IPv6 routes /etc/rc.d/routing adds at boot (static_inet6): <c>::/96</c>, <c>::ffff:0.0.0.0/96</c>,
+    /// <c>fe80::/10</c> and <c>ff02::/16</c> rejected via ::1 on lo0. On by default: a Sluice VNET is a configured
+    /// system (lo0 up, as rc leaves it); off gives the bare kernel table of a VNET jail that never ran rc.
+    /// </summary>
+    public bool StaticInet6Routes { get; init; } = true;
 }
 
 /// <summary>
@@ -51,8 +58,12 @@ public sealed partial class NetStack
         Loopback = new NetworkInterface(this, "lo0", "lo", null, MacAddress.Zero, 16384,
             InterfaceFlags.Loopback | InterfaceFlags.Multicast);
         AddToTable(Loopback);
-        Loopback.AddAddress(IPv4Address.Loopback, 8);
-        Loopback.AddAddress(IPv6Address.Loopback, 128);
+        Loopback.AddAddress(IPv4Address.Loopback, 8); // brings lo0 up: in6_ifattach adds ::1 and fe80::1%lo0
+        if (options.StaticInet6Routes)
+        {
+            AddStaticInet6Routes();
+        }
+
         Sluice.Stack.Tcp.TcpStack.Attach(this);
     }
 

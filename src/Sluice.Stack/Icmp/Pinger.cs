@@ -34,6 +34,12 @@ public sealed record PingOptions
 
     /// <summary>ICMP identifier (ping uses its pid); null = random from the stack.</summary>
     public ushort? Identifier { get; init; }
+
+    /// <summary>
+    /// The outgoing interface for IPv6 (the zone of <c>fe80::1%epair0a</c>, or <c>ping -6 -I epair0a</c>); null lets
+    /// the routing table choose, where a zoneless link-local destination meets the <c>fe80::/10</c> reject route.
+    /// </summary>
+    public Interfaces.NetworkInterface? Interface { get; init; }
 }
 
 /// <summary>An echo reply.</summary>
@@ -197,7 +203,7 @@ public sealed class Pinger : ITimerHandler, IDisposable
             icmp.Identifier = _id;
             icmp.SequenceNumber = seq;
             var destination = _options.Destination.V6;
-            var source = _options.Source is { IsUnspecified: false } s ? s.V6 : _stack.SourceFor(destination);
+            var source = _options.Source is { IsUnspecified: false } s ? s.V6 : _stack.SourceFor(destination, _options.Interface);
             if (source is null)
             {
                 packet.Release();
@@ -206,7 +212,7 @@ public sealed class Pinger : ITimerHandler, IDisposable
             else
             {
                 icmp.FillChecksum(source.Value, destination);
-                error = _stack.OutputIPv6(packet, source.Value, destination, IPProtocol.IcmpV6, _options.Ttl);
+                error = _stack.OutputIPv6(packet, source.Value, destination, IPProtocol.IcmpV6, _options.Ttl, outInterface: _options.Interface);
             }
         }
         else

@@ -70,8 +70,21 @@ public sealed class NetworkInterface : IPacketSink
     /// <summary>IFF_* flags.</summary>
     public InterfaceFlags Flags { get; private set; }
 
-    /// <summary>IPv6 ND flags (`nd6 options=`).</summary>
+    /// <summary>IPv6 ND flags (`nd6 options=`); setting them does not configure addresses, <see cref="SetNd6Flags"/> does.</summary>
     public Nd6Flags Nd6Flags { get; set; }
+
+    /// <summary>
+    /// Sets the ND flags as <c>ifconfig IF inet6 [-]ifdisabled [-]auto_linklocal</c> does (nd6_ioctl SIOCSIFINFO_IN6):
+    /// when IPv6 becomes enabled with AUTO_LINKLOCAL on an interface that is up, the link-local address is configured.
+    /// </summary>
+    public void SetNd6Flags(Nd6Flags flags)
+    {
+        Nd6Flags = flags;
+        if (IsUp)
+        {
+            AttachLinkLocal();
+        }
+    }
 
     /// <summary>True when administratively up.</summary>
     public bool IsUp => (Flags & InterfaceFlags.Up) != 0;
@@ -111,7 +124,9 @@ public sealed class NetworkInterface : IPacketSink
     }
 
     /// <summary>Brings the interface up or down (IFF_UP; RUNNING follows for links with carrier).</summary>
-    public void SetUp(bool up)
+    public void SetUp(bool up) => SetUp(up, IPv6AddressFlags.None, attachLinkLocal: true);
+
+    private void SetUp(bool up, IPv6AddressFlags linkLocalFlags, bool attachLinkLocal)
     {
         if (up)
         {
@@ -119,6 +134,12 @@ public sealed class NetworkInterface : IPacketSink
             if (Link is null || Link.IsUp)
             {
                 Flags |= InterfaceFlags.Running | (IsLoopback ? 0 : InterfaceFlags.LowerUp);
+            }
+
+            // if_up → in6_if_up → in6_ifattach: the link-local address, when IPv6 is enabled on the interface.
+            if (attachLinkLocal)
+            {
+                AttachLinkLocal(linkLocalFlags);
             }
         }
         else
@@ -182,13 +203,13 @@ public sealed class NetworkInterface : IPacketSink
 
         if (!IsUp)
         {
-            SetUp(true);
+            // A link-local address given by the user replaces the automatic one.
+            SetUp(true, flags, attachLinkLocal: !address.IsLinkLocal);
         }
 
-        if (!address.IsLinkLocal && (Nd6Flags & Nd6Flags.AutoLinkLocal) != 0 && !HasLinkLocal())
+        if (!address.IsLinkLocal)
         {
-            var ll = IsLoopback ? new IPv6Address(0xFE80_0000_0000_0000UL, 1UL) : IPv6Address.LinkLocalFromMac(HardwareAddress);
-            AddIPv6(ll, 64, flags);
+            AttachLinkLocal(flags);
         }
 
         AddIPv6(address, prefixLength, flags);
@@ -319,6 +340,33 @@ public sealed class NetworkInterface : IPacketSink
     }
 
     private bool HasLinkLocal() => LinkLocal is not null;
+
+    /// <summary>
+    /// in6_ifattach's link-local address: <c>fe80::1</c> on loopback, else the modified EUI-64 interface identifier
+    /// from the MAC (RFC 4291 §2.5.1, in6_get_hw_ifid), /64; only when IPv6 is enabled (no IFDISABLED), AUTO_LINKLOCAL
+    /// is set and the interface has none yet.
+    /// </summary>
+    private void AttachLinkLocal(IPv6AddressFlags flags = IPv6AddressFlags.None)
+    {
+        if ((Nd6Flags & (Nd6Flags.IfDisabled | Nd6Flags.AutoLinkLocal)) != Nd6Flags.AutoLinkLocal || HasLinkLocal())
+        {
+            return;
+        }
+
+        if (IsLoopback)
+        {
+            // in6_ifattach_loopback first: ::1/128, then the link-local fe80::1%lo0.
+            if (!_ipv6.Exists(a => a.Address.IsLoopback))
+            {
+                AddIPv6(IPv6Address.Loopback, 128, flags);
+            }
+
+            AddIPv6(new IPv6Address(0xFE80_0000_0000_0000UL, 1UL), 64, flags);
+            return;
+        }
+
+        AddIPv6(IPv6Address.LinkLocalFromMac(HardwareAddress), 64, flags);
+    }
 
     private void AddIPv6(IPv6Address address, int prefixLength, IPv6AddressFlags flags)
     {

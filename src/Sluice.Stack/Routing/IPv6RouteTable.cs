@@ -8,6 +8,10 @@ namespace Sluice.Stack.Routing;
 /// One dictionary per prefix length (0..128), keyed by the masked destination as a <see cref="UInt128"/>, and a
 /// bitmask of the lengths in use. <see cref="Lookup"/> probes the populated lengths from the longest down and does
 /// not allocate. Not thread-safe: owned by the stack's event loop.
+/// Scoped destinations (link-local unicast, interface- and link-local multicast) carry their zone in the key the
+/// way KAME embeds it in the kernel (sys/netinet6/scope6.c in6_setscope): the interface index in the second 16-bit
+/// word. So <c>fe80::%epair0a/64</c> and <c>fe80::%lo0/64</c> are different prefixes, and a link-local destination
+/// looked up without a zone matches neither: it falls to <c>fe80::/10</c> (the reject route /etc/rc.d/routing adds).
 /// </remarks>
 public sealed class IPv6RouteTable
 {
@@ -39,7 +43,13 @@ public sealed class IPv6RouteTable
             return false;
         }
 
-        if (!_byLength[route.PrefixLength].TryAdd(Key(route.Destination), route))
+        if ((uint)route.Zone > ushort.MaxValue || (route.Zone != 0 && !IsScoped(route.Destination)))
+        {
+            error = RouteErrors.InvalidArgument;
+            return false;
+        }
+
+        if (!_byLength[route.PrefixLength].TryAdd(Key(route.Destination, route.Zone), route))
         {
             error = RouteErrors.AlreadyInTable;
             return false;
@@ -51,11 +61,14 @@ public sealed class IPv6RouteTable
         return true;
     }
 
-    /// <summary>Removes the route for exactly <paramref name="destination"/>/<paramref name="prefixLength"/>; false when it is <see cref="RouteErrors.NotInTable"/>.</summary>
-    public bool TryDelete(IPv6Address destination, int prefixLength, out Route<IPv6Address>? removed)
+    /// <summary>
+    /// Removes the route for exactly <paramref name="destination"/>/<paramref name="prefixLength"/> in scope zone
+    /// <paramref name="zone"/>; false when it is <see cref="RouteErrors.NotInTable"/>.
+    /// </summary>
+    public bool TryDelete(IPv6Address destination, int prefixLength, out Route<IPv6Address>? removed, int zone = 0)
     {
         removed = null;
-        if ((uint)prefixLength > MaxPrefix || !_byLength[prefixLength].Remove(Key(destination.Mask(prefixLength)), out removed))
+        if ((uint)prefixLength > MaxPrefix || !_byLength[prefixLength].Remove(Key(destination.Mask(prefixLength), zone), out removed))
         {
             return false;
         }
@@ -69,10 +82,13 @@ public sealed class IPv6RouteTable
         return true;
     }
 
-    /// <summary>The route with the longest prefix that contains <paramref name="address"/>, or null. Allocation-free.</summary>
-    public Route<IPv6Address>? Lookup(IPv6Address address)
+    /// <summary>
+    /// The route with the longest prefix that contains <paramref name="address"/> in scope zone
+    /// <paramref name="zone"/> (an interface index; 0 for none), or null. Allocation-free.
+    /// </summary>
+    public Route<IPv6Address>? Lookup(IPv6Address address, int zone = 0)
     {
-        var key = Key(address);
+        var key = Key(address, zone);
         for (var word = 2; word >= 0; word--)
         {
             var lengths = _populated[word];
@@ -93,14 +109,17 @@ public sealed class IPv6RouteTable
         return null;
     }
 
-    /// <summary>The route for exactly <paramref name="destination"/>/<paramref name="prefixLength"/>, or null.</summary>
-    public Route<IPv6Address>? Find(IPv6Address destination, int prefixLength) =>
-        (uint)prefixLength <= MaxPrefix && _byLength[prefixLength].TryGetValue(Key(destination.Mask(prefixLength)), out var route) ? route : null;
+    /// <summary>The route for exactly <paramref name="destination"/>/<paramref name="prefixLength"/> in zone <paramref name="zone"/>, or null.</summary>
+    public Route<IPv6Address>? Find(IPv6Address destination, int prefixLength, int zone = 0) =>
+        (uint)prefixLength <= MaxPrefix && _byLength[prefixLength].TryGetValue(Key(destination.Mask(prefixLength), zone), out var route) ? route : null;
 
-    /// <summary>All routes in <c>netstat -rn</c> order: ascending destination, the longer prefix first for equal destinations.</summary>
+    /// <summary>
+    /// All routes in <c>netstat -rn</c> order, which is the radix tree's: ascending destination with the zone embedded
+    /// (so <c>fe80::/10</c>, then <c>fe80::%lo0/64</c>, then <c>fe80::%em0/64</c>), the longer prefix first for equal keys.
+    /// </summary>
     public IEnumerable<Route<IPv6Address>> Entries =>
         _byLength.SelectMany(d => d.Values)
-            .OrderBy(r => r.Destination)
+            .OrderBy(r => Key(r.Destination, r.Zone))
             .ThenByDescending(r => r.PrefixLength)
             .ToArray();
 
@@ -113,7 +132,7 @@ public sealed class IPv6RouteTable
             var table = _byLength[length];
             foreach (var (key, route) in table)
             {
-                if (route.InterfaceIndex == interfaceIndex)
+                if (route.InterfaceIndex == interfaceIndex || route.Zone == interfaceIndex || route.GatewayInterfaceIndex == interfaceIndex)
                 {
                     table.Remove(key);
                     removed++;
@@ -130,5 +149,22 @@ public sealed class IPv6RouteTable
         return removed;
     }
 
-    private static UInt128 Key(IPv6Address address) => new(address.High, address.Low);
+    /// <summary>
+    /// True for addresses whose scope is smaller than global and that therefore need a zone: link-local unicast
+    /// (fe80::/10) and interface-local or link-local multicast (ffx1::, ffx2::) (RFC 4007 §6).
+    /// </summary>
+    public static bool IsScoped(IPv6Address address) =>
+        address.IsLinkLocal || (address.IsMulticast && ((address.High >> 48) & 0xF) is 1 or 2);
+
+    private static UInt128 Key(IPv6Address address, int zone)
+    {
+        var high = address.High;
+        if (zone != 0 && IsScoped(address))
+        {
+            // in6_setscope: the zone goes into address bytes 2-3 (s6_addr16[1]).
+            high = (high & ~(0xFFFFUL << 32)) | ((ulong)(ushort)zone << 32);
+        }
+
+        return new UInt128(high, address.Low);
+    }
 }

@@ -33,6 +33,18 @@ public sealed class Route<TAddress>(TAddress destination, int prefixLength, TAdd
     /// </summary>
     public int GatewayInterfaceIndex { get; init; }
 
+    /// <summary>
+    /// Scope zone of the destination (the interface index of a link-local <c>fe80::%IF</c> prefix or host, as KAME
+    /// embeds it in the address); 0 for global destinations and for all IPv4 routes.
+    /// </summary>
+    public int Zone { get; init; }
+
+    /// <summary>
+    /// Counters of the interface address the route was made from or reaches its gateway through (FreeBSD's
+    /// <c>nh_ifa</c>): ip_output counts packets sent over the route on it. Null when there is none.
+    /// </summary>
+    public Interfaces.AddressCounters? Ifa { get; set; }
+
     /// <summary>Number of times the route was used; the forwarding path increments it.</summary>
     public long Uses { get; set; }
 

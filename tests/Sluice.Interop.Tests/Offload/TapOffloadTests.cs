@@ -17,10 +17,13 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
     private const ushort Port = 5001;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
-    [InteropFact]
-    public async Task LinuxSendsFiftyMegabytesAsGsoSuperFramesAndSluiceCountsEveryByte()
+    [InteropTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task LinuxSendsFiftyMegabytesAsGsoSuperFramesAndSluiceCountsEveryByte(bool ipv6)
     {
         using var host = OffloadHost.Start(output);
+        InetAddress sluice = ipv6 ? OffloadHost.SluiceV6 : OffloadHost.SluiceV4;
         var received = 0L;
         var eof = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await host.Loop.InvokeAsync(() =>
@@ -28,9 +31,9 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
             var buffer = new byte[256 * 1024];
             // 4 MB buffers exceed FreeBSD's default kern.ipc.maxsockbuf (2 MB → ENOBUFS); raise it as a FreeBSD user would.
             Assert.True(host.Stack.Sysctl.TrySet("kern.ipc.maxsockbuf", "16777216").Succeeded);
-            var listener = host.Stack.OpenTcp();
+            var listener = host.Stack.OpenTcp(ipv6);
             Assert.Equal(Errno.None, listener.SetOption(TcpSocketOption.SO_RCVBUF, 4 << 20));
-            Assert.Equal(Errno.None, listener.Bind(OffloadHost.SluiceV4, Port));
+            Assert.Equal(Errno.None, listener.Bind(sluice, Port));
             Assert.Equal(Errno.None, listener.Listen(4));
             listener.Readable = l =>
             {
@@ -56,7 +59,7 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
 
         var sender = host.Namespace.Exec(Bound, "python3", "-c", $$"""
             import socket
-            s = socket.create_connection(("{{OffloadHost.SluiceV4}}", {{Port}}), timeout=30)
+            s = socket.create_connection(("{{sluice}}", {{Port}}), timeout=30)
             buf = bytes(1 << 16)
             left = {{Bytes}}
             while left:
@@ -69,21 +72,24 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
         await eof.Task.WaitAsync(TimeSpan.FromSeconds(10));
 
         var (total, gso, largest) = await host.Loop.InvokeAsync(() => (received, host.Tap.GsoFramesReceived, host.Tap.LargestFrameReceived));
-        output.WriteLine($"received {total} bytes; {gso} GSO frames, largest frame {largest} bytes; {host.Tap.Received} frames read");
+        output.WriteLine($"{(ipv6 ? "IPv6" : "IPv4")}: received {total} bytes; {gso} GSO frames, largest frame {largest} bytes; {host.Tap.Received} frames read");
         Assert.Equal(Bytes, total);
         Assert.True(gso > 0, "no GSO frame arrived");
         Assert.True(largest > 1514, $"largest frame {largest} bytes: nothing above the MTU");
         Assert.Equal(0, host.Tap.BadOffloadHeaders);
     }
 
-    [InteropFact]
-    public async Task SluiceSendsFiftyMegabytesAsTsoSuperSegmentsAndLinuxCountsEveryByte()
+    [InteropTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SluiceSendsFiftyMegabytesAsTsoSuperSegmentsAndLinuxCountsEveryByte(bool ipv6)
     {
         using var host = OffloadHost.Start(output);
+        InetAddress linux = ipv6 ? OffloadHost.LinuxV6 : OffloadHost.LinuxV4;
         var receiver = host.Namespace.ExecAsync(Bound, "python3", "-c", $$"""
             import socket
-            l = socket.socket()
-            l.bind(("{{OffloadHost.LinuxV4}}", {{Port}}))
+            l = socket.socket(socket.{{(ipv6 ? "AF_INET6" : "AF_INET")}})
+            l.bind(("{{linux}}", {{Port}}))
             l.listen(1)
             l.settimeout(30)
             c, _ = l.accept()
@@ -108,7 +114,7 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
             socket = await host.Loop.InvokeAsync(() =>
             {
                 Assert.True(host.Stack.Sysctl.TrySet("kern.ipc.maxsockbuf", "16777216").Succeeded);
-                var s = host.Stack.OpenTcp();
+                var s = host.Stack.OpenTcp(ipv6);
                 Assert.Equal(Errno.None, s.SetOption(TcpSocketOption.SO_SNDBUF, 4 << 20));
                 void Pump(TcpSocket t)
                 {
@@ -126,7 +132,7 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
 
                 s.Connected = Pump;
                 s.Writable = Pump;
-                Assert.Equal(Errno.EINPROGRESS, s.Connect(new InetEndpoint(OffloadHost.LinuxV4, Port)));
+                Assert.Equal(Errno.EINPROGRESS, s.Connect(new InetEndpoint(linux, Port)));
                 return s;
             });
             await Task.Delay(300);
@@ -141,20 +147,23 @@ public sealed class TapOffloadTests(ITestOutputHelper output)
         var result = await receiver;
         Assert.True(result.Succeeded, result.ToString());
         var gso = await host.Loop.InvokeAsync(() => host.Tap.GsoFramesTransmitted);
-        output.WriteLine($"Linux counted {result.Stdout.Trim()} bytes; {gso} TSO super-segments, {host.Tap.Transmitted} frames written, {host.Tap.TransmitErrors} write errors (before Linux brought its side up)");
+        output.WriteLine($"{(ipv6 ? "IPv6" : "IPv4")}: Linux counted {result.Stdout.Trim()} bytes; {gso} TSO super-segments, {host.Tap.Transmitted} frames written, {host.Tap.TransmitErrors} write errors (before Linux brought its side up)");
         Assert.Equal(Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture), result.Stdout.Trim());
         Assert.True(gso > 0, "no TSO super-segment was sent");
     }
 }
 
 /// <summary>
-/// A Sluice stack (192.0.2.2/24) on a TAP opened with offload whose Linux side (192.0.2.1/24) sits in a fresh namespace;
+/// A Sluice stack (192.0.2.2/24, 2001:db8::2/64) on a TAP opened with offload whose Linux side (192.0.2.1/24,
+/// 2001:db8::1/64) sits in a fresh namespace;
 /// the loop runs on its own thread for a bounded time. Dispose: loop, TAP, namespace — also on failure.
 /// </summary>
 internal sealed class OffloadHost : IDisposable
 {
     public static readonly IPv4Address SluiceV4 = new(192, 0, 2, 2);
     public static readonly IPv4Address LinuxV4 = new(192, 0, 2, 1);
+    public static readonly IPv6Address SluiceV6 = new(0x2001_0db8_0000_0000UL, 2UL);
+    public static readonly IPv6Address LinuxV6 = new(0x2001_0db8_0000_0000UL, 1UL);
 
     private readonly List<IDisposable> _owned = [];
 
@@ -170,10 +179,13 @@ internal sealed class OffloadHost : IDisposable
             _owned.Add(Loop);
             Stack = new NetStack(Loop.Loop, new NetStackOptions { Name = "offload" });
             var ifp = Stack.CreateInterface("tap0", Tap, "tap");
+            // No DAD for the test address (as Linux's side is added nodad): both ends are usable at once.
+            Assert.True(Stack.Sysctl.TrySet("net.inet6.ip6.dad_count", "0").Succeeded);
             ifp.AddAddress(SluiceV4, 24);
+            ifp.AddAddress(SluiceV6, 64);
             ifp.SetUp(true);
             Loop.Start();
-            Namespace.AdoptAndConfigure(Tap.LinuxName, $"{LinuxV4}/24", null);
+            Namespace.AdoptAndConfigure(Tap.LinuxName, $"{LinuxV4}/24", $"{LinuxV6}/64");
         }
         catch
         {

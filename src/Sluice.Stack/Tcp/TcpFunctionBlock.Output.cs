@@ -283,7 +283,7 @@ public abstract partial class TcpFunctionBlockBase
                     // tcp_output: data rides on a first SYN that carries a cookie, at most snd_wnd (one MSS from the
                     // cache) and what fits beside the options; never on a retransmitted SYN or a cookie request.
                     o.DataOffset = 0;
-                    o.DataLength = Math.Max(0, Math.Min(Math.Min(tcb.SendBuffer.Count, (int)tcb.SndWnd), tcb.Mss - SynOptionLength(in o)));
+                    o.DataLength = Math.Max(0, Math.Min(Math.Min(tcb.SendBuffer.Count, (int)tcb.SndWnd), tcb.Mss - SynOptionLength(in o, tcb)));
                 }
             }
         }
@@ -327,35 +327,11 @@ public abstract partial class TcpFunctionBlockBase
     }
 
     /// <summary>Bytes of options a SYN carries, laid out as <see cref="TcpStack.Emit"/> writes them.</summary>
-    private static int SynOptionLength(in OutSegment o)
+    private static int SynOptionLength(in OutSegment o, TcpControlBlock tcb)
     {
         Span<byte> opts = stackalloc byte[TcpPacket.MaximumOptionsLength];
         var w = new TcpOptionWriter(opts, alignLikeFreeBsd: true);
-        if (o.Mss != 0)
-        {
-            w.WriteMss(o.Mss);
-        }
-
-        if (o.WindowScale >= 0)
-        {
-            w.WriteWindowScale((byte)o.WindowScale);
-        }
-
-        if (o.SackPermitted)
-        {
-            w.WriteSackPermitted();
-        }
-
-        if (o.Timestamps)
-        {
-            w.WriteTimestamps(o.TsVal, o.TsEcr);
-        }
-
-        if (o.FastOpen)
-        {
-            w.WriteFastOpen(o.FastOpenCookie.AsSpan(0, o.FastOpenCookieLength));
-        }
-
+        TcpStack.WriteLeadingOptions(ref w, in o, tcb);
         return w.Finish(padWithEndOfList: true);
     }
 

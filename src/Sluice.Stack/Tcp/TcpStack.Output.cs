@@ -31,11 +31,12 @@ internal struct OutSegment
 
 public sealed partial class TcpStack
 {
-    /// <summary>Builds a segment (header, FreeBSD-aligned options, payload from the send ring), checksums and sends it.</summary>
-    internal Errno Emit(in OutSegment o, TcpControlBlock? tcb)
+    /// <summary>
+    /// tcp_addoptions up to SACK, in its order: MSS, window scale, SACK permitted, timestamps, the TCP-MD5 signature
+    /// (a zero digest, filled in last) and Fast Open. Returns the signature digest's offset in the TCP header, or -1.
+    /// </summary>
+    internal static int WriteLeadingOptions(ref TcpOptionWriter w, in OutSegment o, TcpControlBlock? tcb)
     {
-        Span<byte> opts = stackalloc byte[TcpPacket.MaximumOptionsLength];
-        var w = new TcpOptionWriter(opts, alignLikeFreeBsd: true);
         if (o.Mss != 0)
         {
             w.WriteMss(o.Mss);
@@ -56,7 +57,6 @@ public sealed partial class TcpStack
             w.WriteTimestamps(o.TsVal, o.TsEcr);
         }
 
-        // tcp_addoptions: the signature follows the timestamps and precedes SACK; its digest is filled in last.
         var digestAt = -1;
         if (o.Signature || (tcb is not null && tcb.Has(TcbFlags.Signature) && !tcb.Has(TcbFlags.NoOpt)))
         {
@@ -70,9 +70,18 @@ public sealed partial class TcpStack
 
         if (o.FastOpen)
         {
-            w.WriteFastOpen(o.FastOpenCookie.AsSpan(0, o.FastOpenCookieLength)); // tcp_addoptions: after TS (and MD5)
+            w.WriteFastOpen(o.FastOpenCookie.AsSpan(0, o.FastOpenCookieLength));
         }
 
+        return digestAt;
+    }
+
+    /// <summary>Builds a segment (header, FreeBSD-aligned options, payload from the send ring), checksums and sends it.</summary>
+    internal Errno Emit(in OutSegment o, TcpControlBlock? tcb)
+    {
+        Span<byte> opts = stackalloc byte[TcpPacket.MaximumOptionsLength];
+        var w = new TcpOptionWriter(opts, alignLikeFreeBsd: true);
+        var digestAt = WriteLeadingOptions(ref w, in o, tcb);
         if (tcb is not null && (o.Flags & TcpFlags.Syn) == 0 && (o.Flags & TcpFlags.Rst) == 0 && tcb.SackEnabled && (tcb.Reass.Count > 0 || tcb.DsackPending))
         {
             Span<(uint, uint)> blocks = stackalloc (uint, uint)[4];

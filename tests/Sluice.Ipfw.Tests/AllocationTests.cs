@@ -1,10 +1,10 @@
-using Sluice.Testing;
 using Sluice.Dummynet;
 using Sluice.Stack;
 using Sluice.Stack.Buffers;
 using Sluice.Stack.Interfaces;
 using Sluice.Stack.Links;
 using Sluice.Stack.Time;
+using Sluice.Testing;
 using Sluice.Wire;
 
 namespace Sluice.Ipfw.Tests;

@@ -1,10 +1,10 @@
-using Sluice.Testing;
 using System.Buffers.Binary;
 using Sluice.Dummynet;
 using Sluice.Stack;
 using Sluice.Stack.Buffers;
 using Sluice.Stack.Pfil;
 using Sluice.Stack.Time;
+using Sluice.Testing;
 using Xunit.Abstractions;
 
 namespace Sluice.Ipfw.Tests;

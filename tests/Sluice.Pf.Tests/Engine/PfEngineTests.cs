@@ -1,10 +1,10 @@
-using Sluice.Testing;
 using System.Buffers.Binary;
 using Sluice.Pf.Engine;
 using Sluice.Stack.Pfil;
 using Sluice.Stack.Sockets;
 using Sluice.Stack.Tcp;
 using Sluice.Stack.Time;
+using Sluice.Testing;
 using Sluice.Wire;
 
 namespace Sluice.Pf.Tests.Engine;

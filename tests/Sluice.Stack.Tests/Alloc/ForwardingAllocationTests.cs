@@ -1,8 +1,8 @@
-using Sluice.Testing;
 using Sluice.Stack.Buffers;
 using Sluice.Stack.Interfaces;
 using Sluice.Stack.Links;
 using Sluice.Stack.Time;
+using Sluice.Testing;
 using Sluice.Wire;
 
 namespace Sluice.Stack.Tests.Alloc;

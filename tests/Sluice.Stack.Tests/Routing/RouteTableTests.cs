@@ -1,6 +1,6 @@
-using Sluice.Testing;
 using CsCheck;
 using Sluice.Stack.Routing;
+using Sluice.Testing;
 using Sluice.Wire;
 
 namespace Sluice.Stack.Tests.Routing;

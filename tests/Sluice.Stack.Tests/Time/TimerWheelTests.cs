@@ -1,6 +1,6 @@
-using Sluice.Testing;
 using CsCheck;
 using Sluice.Stack.Time;
+using Sluice.Testing;
 using Timer = Sluice.Stack.Time.Timer;
 
 namespace Sluice.Stack.Tests.Time;

@@ -560,6 +560,14 @@ internal sealed class DnSchedInstance : ITimerHandler
             {
                 while (now >= q.DropNext && q.Dropping)
                 {
+                    if (codel.Ecn && CodelMark(e))
+                    {
+                        // dn_aqm_codel.c: an ECN-capable packet is marked and delivered instead; the next mark is scheduled.
+                        q.Count++;
+                        q.DropNext = ControlLaw(q.DropNext, interval, q.Count);
+                        return e;
+                    }
+
                     CodelDrop(q, e);
                     q.Count++;
                     e = CodelDoDequeue(q, now, target, interval, out okToDrop);
@@ -582,8 +590,13 @@ internal sealed class DnSchedInstance : ITimerHandler
         }
         else if (okToDrop)
         {
-            CodelDrop(q, e);
-            e = CodelDoDequeue(q, now, target, interval, out _);
+            // Entering the dropping state: an ECN-capable head is marked and delivered rather than dropped.
+            if (!(codel.Ecn && CodelMark(e)))
+            {
+                CodelDrop(q, e);
+                e = CodelDoDequeue(q, now, target, interval, out _);
+            }
+
             q.Dropping = true;
             var delta = q.Count - q.LastCount;
             q.Count = delta > 1 && now - q.DropNext < 16 * interval ? delta : 1;
@@ -621,6 +634,31 @@ internal sealed class DnSchedInstance : ITimerHandler
         }
 
         return e;
+    }
+
+    /// <summary>Sets CE on an ECN-capable packet (RFC 3168), counting it; false when the packet is Not-ECT.</summary>
+    private bool CodelMark(DnEntry e)
+    {
+        if (e.Packet is not { } packet)
+        {
+            return false;
+        }
+
+        var ip = packet.Data;
+        var ect = e.Info.IPv6 ? ip.Length >= 2 && ((ip[1] >> 4) & 3) != 0 : ip.Length >= 20 && (ip[1] & 3) != 0;
+        if (!ect)
+        {
+            return false;
+        }
+
+        packet.MakeWritable();
+        if (!PieState.EcnMark(packet.Data, e.Info.IPv6))
+        {
+            return false;
+        }
+
+        _owner.CodelMarks++;
+        return true;
     }
 
     private void CodelDrop(DnFlowQueue q, DnEntry e)

@@ -61,6 +61,9 @@ public sealed class DummynetInstance
     /// <summary>Packets dropped by CoDel.</summary>
     public long CodelDrops { get; internal set; }
 
+    /// <summary>ECN-capable packets CoDel marked with CE instead of dropping (<c>ecn</c>, the FQ-CoDel default).</summary>
+    public long CodelMarks { get; internal set; }
+
     /// <summary>Packets dropped by PIE or FQ-PIE at enqueue (early drops and their queue limits).</summary>
     public long PieDrops { get; internal set; }
 

@@ -172,6 +172,35 @@ public sealed class AqmTests
         public void Dispose() => Stop();
     }
 
+    [Theory]
+    [InlineData("fq_codel")] // ECN on by default (dn_sched_fq_codel.c)
+    [InlineData("codel ecn")]
+    public void CodelMarksEcnCapablePacketsInsteadOfDroppingThem(string aqm)
+    {
+        string[][] config = aqm == "fq_codel"
+            ? [["pipe", "1", "bw", "10Mbit/s", "delay", "20ms"], ["sched", "1", "type", "fq_codel"], ["queue", "1", "sched", "1"]]
+            : [["pipe", "1", "bw", "10Mbit/s", "delay", "20ms", "codel", "ecn", "queue", "1000"]];
+        var (dn, loop) = Pipe(config);
+        var t = new Traffic(dn, 50 * Nanos.PerMillisecond, queue: aqm == "fq_codel", tos: 0x02); // ECT(0)
+        loop.RunFor(60 * Nanos.PerSecond);
+
+        // RFC 8289 with ECN: the packets CoDel would drop are delivered with CE, and the Reno flow still backs off.
+        Assert.True(dn.CodelMarks > 10, $"{dn.CodelMarks} marks");
+        Assert.Equal(0, dn.CodelDrops);
+        Assert.Equal(dn.CodelMarks, t.CeDelivered);
+        Assert.Equal(0, t.BadChecksums);
+        var median = Percentile(t.Bulk.Where(b => b.At > 20 * Nanos.PerSecond).Select(b => b.Delay - Base - Tx1500), 0.5) / 1e6;
+        Assert.True(median is >= 1.0 and <= 12.0, $"bulk median queueing {median} ms with {dn.CodelMarks} marks");
+
+        // The same traffic without ECN capability is dropped, never marked.
+        var (dn2, loop2) = Pipe(config);
+        var t2 = new Traffic(dn2, 50 * Nanos.PerMillisecond, queue: aqm == "fq_codel");
+        loop2.RunFor(60 * Nanos.PerSecond);
+        Assert.Equal(0, dn2.CodelMarks);
+        Assert.Equal(0, t2.CeDelivered);
+        Assert.True(dn2.CodelDrops > 10, $"{dn2.CodelDrops} drops");
+    }
+
     private sealed class Sink : IDummynetClient
     {
         public static readonly Sink Instance = new();

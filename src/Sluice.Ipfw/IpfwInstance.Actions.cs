@@ -268,48 +268,42 @@ public sealed partial class IpfwInstance
     }
 
     /// <summary>
-    /// fwd ADDR: the packet leaves for next hop ADDR instead of its route (NetStack.SendVia). On input it is forwarded
-    /// (TTL decremented, time exceeded at 1); a next hop that is one of our own addresses delivers it as usual.
+    /// fwd ADDR[,PORT] (ip_fw2.c O_FORWARD_IP, ip_fw_pfil.c): a next hop that is one of our addresses tags the packet
+    /// (PACKET_TAG_IPFORWARD with M_FASTFWD_OURS) and passes it: the stack delivers it locally whatever its destination
+    /// and TCP/UDP look the socket up by ADDR and PORT (the packet's own port without one), so a transparent proxy
+    /// there sees the original destination as its local address. Any other next hop takes the packet there instead
+    /// of its route (NetStack.SendVia; on input after a TTL decrement, time exceeded at TTL 1).
     /// </summary>
     private PfilVerdict Forward(Packet packet, ref PacketContext ctx, IpfwRule rule)
     {
-        var text = rule.ForwardTo ?? string.Empty;
-        var comma = text.IndexOf(',', StringComparison.Ordinal);
-        var host = comma < 0 ? text : text[..comma];
-        if (!ctx.IPv6 && IPv4Address.TryParse(host, out var hop4))
+        // An address of the other family (or tablearg, which has no table value here): the packet passes unchanged.
+        if (rule.ForwardHop is not { } hop || hop.Address.IsIPv6 != ctx.IPv6)
         {
-            if (_stack.IsLocalAddress(hop4))
-            {
-                return PfilVerdict.Pass;
-            }
-
-            if (ctx.Direction == PfilDirection.In && !DecrementTtl(packet, ref ctx))
-            {
-                return PfilVerdict.Drop;
-            }
-
-            _stack.SendVia(packet, hop4);
-            return PfilVerdict.Consumed;
+            return PfilVerdict.Pass;
         }
 
-        if (ctx.IPv6 && IPv6Address.TryParse(host, out var hop6))
+        // ipfw_check_packet: in_localip / in6_localip decide between local delivery and forwarding.
+        if (ctx.IPv6 ? _stack.IsLocalAddress(hop.Address.V6) : _stack.IsLocalAddress(hop.Address.V4))
         {
-            if (_stack.IsLocalAddress(hop6))
-            {
-                return PfilVerdict.Pass;
-            }
-
-            if (ctx.Direction == PfilDirection.In && !DecrementTtl(packet, ref ctx))
-            {
-                return PfilVerdict.Drop;
-            }
-
-            _stack.SendVia(packet, hop6);
-            return PfilVerdict.Consumed;
+            packet.SetNextHop(hop, local: true);
+            return PfilVerdict.Pass;
         }
 
-        // An address of the other family: ipfw passes the packet on unchanged.
-        return PfilVerdict.Pass;
+        if (ctx.Direction == PfilDirection.In && !DecrementTtl(packet, ref ctx))
+        {
+            return PfilVerdict.Drop;
+        }
+
+        if (ctx.IPv6)
+        {
+            _stack.SendVia(packet, hop.Address.V6);
+        }
+        else
+        {
+            _stack.SendVia(packet, hop.Address.V4);
+        }
+
+        return PfilVerdict.Consumed;
     }
 
     private bool DecrementTtl(Packet packet, ref PacketContext ctx)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Sluice.Stack.Sockets;
 
 namespace Sluice.Ipfw;
 
@@ -73,7 +74,39 @@ public sealed class IpfwRule
     public int Argument { get; init; }
 
     /// <summary>fwd target text as given (address[,port]).</summary>
-    public string? ForwardTo { get; init; }
+    public string? ForwardTo
+    {
+        get => _forwardTo;
+        init
+        {
+            _forwardTo = value;
+            ForwardHop = ParseForward(value);
+        }
+    }
+
+    private readonly string? _forwardTo;
+
+    /// <summary>The parsed fwd next hop and port (0: the packet's own port); null for <c>tablearg</c> or no fwd.</summary>
+    internal InetEndpoint? ForwardHop { get; private init; }
+
+    private static InetEndpoint? ParseForward(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var comma = text.IndexOf(',', StringComparison.Ordinal);
+        var host = comma < 0 ? text.AsSpan() : text.AsSpan(0, comma);
+        ushort port = 0;
+        if (!InetAddress.TryParse(host, out var address)
+            || comma >= 0 && !ushort.TryParse(text.AsSpan(comma + 1), NumberStyles.None, CultureInfo.InvariantCulture, out port))
+        {
+            return null;
+        }
+
+        return new InetEndpoint(address, port);
+    }
 
     /// <summary>log.</summary>
     public bool Log { get; init; }

@@ -79,7 +79,9 @@ public sealed partial class NetStack
             return;
         }
 
-        if (Pfil.Any && !RunInputFilter(packet, ifp, ipv6: false, 0))
+        // ip_input: a packet that ip_output sent back with M_FASTFWD_OURS (a filter's local next hop on output) goes
+        // straight to local delivery, past the filters.
+        if (Pfil.Any && (packet.Flags & PacketFlags.LocalNextHop) == 0 && !RunInputFilter(packet, ifp, ipv6: false, 0))
         {
             return;
         }
@@ -90,10 +92,11 @@ public sealed partial class NetStack
     /// <summary>ip_input after the pfil hooks: local delivery, multicast, or forwarding. Takes ownership.</summary>
     private void IPv4InputFiltered(NetworkInterface ifp, Packet packet)
     {
-        // A filter may have rewritten the destination (rdr).
+        // A filter may have rewritten the destination (rdr), or chosen one of our addresses as next hop (ipfw fwd,
+        // M_FASTFWD_OURS): then the packet is ours whatever its destination.
         var ip = IPv4Packet.CreateUnchecked(packet.Data);
         var destination = ip.Destination;
-        if (IsForUs(ifp, destination, packet.Flags))
+        if ((packet.Flags & PacketFlags.LocalNextHop) != 0 || IsForUs(ifp, destination, packet.Flags))
         {
             CountInput4(ifp, destination, packet.Length);
             if (ip.IsFragment)
@@ -575,6 +578,14 @@ public sealed partial class NetStack
         var verdict = Pfil.Run(packet, ifp, PfilDirection.Out, ipv6, start);
         if (verdict == PfilVerdict.Pass)
         {
+            if ((packet.Flags & PacketFlags.LocalNextHop) != 0)
+            {
+                // ip_output/ip6_output: a filter chose one of our addresses as next hop (M_FASTFWD_OURS): the packet
+                // goes back to input through the loopback and is delivered locally.
+                error = LoopbackOutput(packet);
+                return false;
+            }
+
             return true;
         }
 

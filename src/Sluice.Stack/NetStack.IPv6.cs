@@ -55,7 +55,8 @@ public sealed partial class NetStack
             return;
         }
 
-        if (Pfil.Any && !RunInputFilter(packet, ifp, ipv6: true, 0))
+        // ip6_input: M_FASTFWD_OURS from ip6_output (a filter's local next hop on output) skips the filters.
+        if (Pfil.Any && (packet.Flags & PacketFlags.LocalNextHop) == 0 && !RunInputFilter(packet, ifp, ipv6: true, 0))
         {
             return;
         }
@@ -68,7 +69,8 @@ public sealed partial class NetStack
     {
         var ip = IPv6Packet.CreateUnchecked(packet.Data);
         var destination = ip.Destination;
-        if (IsForUs6(ifp, destination))
+        // A filter's local next hop (ipfw fwd, M_FASTFWD_OURS) makes the packet ours whatever its destination.
+        if ((packet.Flags & PacketFlags.LocalNextHop) != 0 || IsForUs6(ifp, destination))
         {
             // ip6_input: "Count the packet in the ip address stats" (a ready unicast address of ours).
             if (_localV6.TryGetValue(destination, out var ours)
@@ -158,7 +160,7 @@ public sealed partial class NetStack
         }
 
         var destination = ip.Destination;
-        if (!destination.IsMulticast && !IsUsableLocal(destination) && protocol != IPProtocol.IcmpV6)
+        if (!destination.IsMulticast && (packet.Flags & PacketFlags.LocalNextHop) == 0 && !IsUsableLocal(destination) && protocol != IPProtocol.IcmpV6)
         {
             packet.Release(); // tentative address: only ND may reach it
             return;

@@ -41,7 +41,7 @@ public sealed partial class NetStack
 
     internal Errno UdpBind(UdpSocket socket, InetAddress address, ushort port)
     {
-        if (!address.IsUnspecified && !(address.IsIPv6 ? IsLocalAddress(address.V6) || address.V6.IsMulticast : IsLocalAddress(address.V4) || address.V4.IsMulticast))
+        if (!address.IsUnspecified && !socket.BindAny && !(address.IsIPv6 ? IsLocalAddress(address.V6) || address.V6.IsMulticast : IsLocalAddress(address.V4) || address.V4.IsMulticast))
         {
             return Errno.EADDRNOTAVAIL;
         }
@@ -215,6 +215,23 @@ public sealed partial class NetStack
     /// <summary>Hands a datagram to matching sockets. Returns false (keeping ownership with the caller) when none matched.</summary>
     private bool DeliverUdp(Packet packet, int payloadOffset, int length, InetAddress destination, ushort port, InetEndpoint from, bool multi, bool ipv6)
     {
+        var to = new InetEndpoint(destination, port);
+        if ((packet.Flags & PacketFlags.NextHop) != 0 && !multi)
+        {
+            // udp_input with a PACKET_TAG_IPFORWARD tag (ipfw fwd to a local address): a socket connected exactly to this
+            // datagram's addresses takes it ("already got one like this?"), else the socket at the next hop and its port
+            // (the datagram's own port without one), wildcards allowed. The tag is not needed after that.
+            var hop = packet.NextHop;
+            packet.ClearNextHop();
+            if (FindUdpConnected(destination, port, from, ipv6) is { } exact)
+            {
+                return DeliverUdpTo(exact, packet, payloadOffset, length, from, to, ipv6);
+            }
+
+            destination = hop.Address;
+            port = hop.Port != 0 ? hop.Port : port;
+        }
+
         if (!_udpPorts.TryGetValue(port, out var list))
         {
             return false;
@@ -259,7 +276,7 @@ public sealed partial class NetStack
                 var copy = matched == 1 ? null : packet.Clone();
                 if (copy is not null)
                 {
-                    QueueUdp(s, copy, payloadOffset, length, from);
+                    QueueUdp(s, copy, payloadOffset, length, from, to);
                 }
                 else
                 {
@@ -276,12 +293,12 @@ public sealed partial class NetStack
             }
         }
 
-        if (best is null)
-        {
-            return false;
-        }
+        return best is not null && DeliverUdpTo(best, packet, payloadOffset, length, from, to, ipv6);
+    }
 
-        if (best.Tunnel is { } tunnel)
+    private bool DeliverUdpTo(UdpSocket socket, Packet packet, int payloadOffset, int length, InetEndpoint from, InetEndpoint to, bool ipv6)
+    {
+        if (socket.Tunnel is { } tunnel)
         {
             // udp_append: a kernel tunneling socket hands the whole datagram to its consumer.
             Udp.Delivered++;
@@ -289,8 +306,27 @@ public sealed partial class NetStack
             return true;
         }
 
-        QueueUdp(best, packet, payloadOffset, length, from);
+        QueueUdp(socket, packet, payloadOffset, length, from, to);
         return true;
+    }
+
+    /// <summary>in_pcblookup without INPLOOKUP_WILDCARD: the socket bound to exactly <paramref name="local"/> and connected to <paramref name="remote"/>.</summary>
+    private UdpSocket? FindUdpConnected(InetAddress local, ushort port, InetEndpoint remote, bool ipv6)
+    {
+        if (!_udpPorts.TryGetValue(port, out var list))
+        {
+            return null;
+        }
+
+        foreach (var s in list)
+        {
+            if (s.IsIPv6 == ipv6 && s.LocalEndpoint.Address == local && s.RemoteEndpoint == remote)
+            {
+                return s;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -316,11 +352,11 @@ public sealed partial class NetStack
         return false;
     }
 
-    private void QueueUdp(UdpSocket socket, Packet packet, int payloadOffset, int length, InetEndpoint from)
+    private void QueueUdp(UdpSocket socket, Packet packet, int payloadOffset, int length, InetEndpoint from, InetEndpoint to)
     {
         packet.TrimFront(payloadOffset);
         packet.Truncate(length);
-        if (!socket.Enqueue(packet, from))
+        if (!socket.Enqueue(packet, from, to))
         {
             Udp.FullSocket++;
             packet.Release();

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Sluice.Stack.Sockets;
 
 namespace Sluice.Stack.Buffers;
 
@@ -19,6 +20,16 @@ public enum PacketFlags : ushort
     ChecksumPartial = 1 << 4,
     /// <summary>Looped back inside one stack.</summary>
     Loopback = 1 << 5,
+    /// <summary>
+    /// <see cref="Packet.NextHop"/> is set (M_IP_NEXTHOP / M_IP6_NEXTHOP with a PACKET_TAG_IPFORWARD tag): a filter
+    /// chose where the packet goes (ipfw <c>fwd</c>).
+    /// </summary>
+    NextHop = 1 << 6,
+    /// <summary>
+    /// The next hop is one of our addresses (M_FASTFWD_OURS): the packet is delivered locally whatever its
+    /// destination, and TCP/UDP find their socket by the next hop.
+    /// </summary>
+    LocalNextHop = 1 << 7,
 }
 
 /// <summary>
@@ -86,6 +97,30 @@ public sealed class Packet
     /// super-segment into several; 0 for an ordinary packet.
     /// </summary>
     public ushort GsoSize { get; set; }
+
+    /// <summary>
+    /// The next hop a filter chose (PACKET_TAG_IPFORWARD), valid while <see cref="PacketFlags.NextHop"/> is set; a
+    /// port of 0 keeps the packet's own destination port.
+    /// </summary>
+    public InetEndpoint NextHop { get; private set; }
+
+    /// <summary>
+    /// Tags the packet with a next hop (ipfw <c>fwd</c>, pf <c>divert-to</c>); <paramref name="local"/> says that it is
+    /// one of the stack's own addresses, so the packet is delivered locally to the socket bound there.
+    /// </summary>
+    public void SetNextHop(InetEndpoint nextHop, bool local)
+    {
+        NextHop = nextHop;
+        var flags = (Flags | PacketFlags.NextHop) & ~PacketFlags.LocalNextHop;
+        Flags = local ? flags | PacketFlags.LocalNextHop : flags;
+    }
+
+    /// <summary>Removes the next-hop tag (m_tag_delete of PACKET_TAG_IPFORWARD).</summary>
+    public void ClearNextHop()
+    {
+        NextHop = default;
+        Flags &= ~(PacketFlags.NextHop | PacketFlags.LocalNextHop);
+    }
 
     /// <summary>Offset of the network header relative to <see cref="Data"/> start at the time it was set; -1 if unknown.</summary>
     public int NetworkOffset { get; set; } = -1;
@@ -208,6 +243,7 @@ public sealed class Packet
         DummynetCookie = other.DummynetCookie;
         GsoSize = other.GsoSize;
         NetworkOffset = other.NetworkOffset;
+        NextHop = other.NextHop;
     }
 
     /// <summary>Returns the packet (and its buffer, when no clone shares it) to the pool.</summary>

@@ -3,8 +3,8 @@ using Sluice.Wire;
 
 namespace Sluice.Stack.Sockets;
 
-/// <summary>A queued datagram: the packet (trimmed to the payload) and where it came from.</summary>
-internal readonly record struct QueuedDatagram(Packet Packet, InetEndpoint From);
+/// <summary>A queued datagram: the packet (trimmed to the payload), where it came from and where it was sent to.</summary>
+internal readonly record struct QueuedDatagram(Packet Packet, InetEndpoint From, InetEndpoint To);
 
 /// <summary>
 /// A UDP socket (SOCK_DGRAM) of one stack: bind, connect, sendto, recvfrom, with FreeBSD's errors.
@@ -43,6 +43,12 @@ public sealed class UdpSocket : IDisposable
 
     /// <summary>SO_BROADCAST.</summary>
     public bool Broadcast { get; set; }
+
+    /// <summary>
+    /// IP_BINDANY / IPV6_BINDANY: <see cref="Bind"/> accepts an address that is not the stack's, so a transparent
+    /// proxy can answer from the original destination of a datagram that ipfw <c>fwd</c> delivered to it.
+    /// </summary>
+    public bool BindAny { get; set; }
 
     /// <summary>IP_TTL / IPV6_UNICAST_HOPS (-1 = default).</summary>
     public int Ttl { get; set; } = -1;
@@ -157,14 +163,24 @@ public sealed class UdpSocket : IDisposable
     }
 
     /// <summary>recvfrom(2) without blocking: copies the next datagram into <paramref name="buffer"/> (truncating, as UDP does).</summary>
-    public bool TryReceive(Span<byte> buffer, out int length, out InetEndpoint from)
+    public bool TryReceive(Span<byte> buffer, out int length, out InetEndpoint from) => TryReceive(buffer, out length, out from, out _);
+
+    /// <summary>
+    /// recvmsg(2) with IP_ORIGDSTADDR / IPV6_ORIGDSTADDR: like <see cref="TryReceive(Span{byte}, out int, out InetEndpoint)"/>,
+    /// and <paramref name="originalDestination"/> is the address and port the datagram was sent to, which differ from
+    /// <see cref="LocalEndpoint"/> when ipfw <c>fwd</c> delivered it here.
+    /// </summary>
+    public bool TryReceive(Span<byte> buffer, out int length, out InetEndpoint from, out InetEndpoint originalDestination)
     {
         if (!_queue.TryDequeue(out var d))
         {
             length = 0;
             from = default;
+            originalDestination = default;
             return false;
         }
+
+        originalDestination = d.To;
 
         var data = d.Packet.Data;
         _queuedBytes -= data.Length;
@@ -191,7 +207,7 @@ public sealed class UdpSocket : IDisposable
         return true;
     }
 
-    internal bool Enqueue(Packet payload, InetEndpoint from)
+    internal bool Enqueue(Packet payload, InetEndpoint from, InetEndpoint to)
     {
         if (_queuedBytes + payload.Length > ReceiveBufferSize)
         {
@@ -199,7 +215,7 @@ public sealed class UdpSocket : IDisposable
         }
 
         _queuedBytes += payload.Length;
-        _queue.Enqueue(new QueuedDatagram(payload, from));
+        _queue.Enqueue(new QueuedDatagram(payload, from, to));
         DataAvailable?.Invoke(this);
         return true;
     }

@@ -649,7 +649,18 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
             }
         }
 
-        var listener = FindListener(dst, tcp.DestinationPort);
+        // tcp_input (findpcb) with a PACKET_TAG_IPFORWARD tag (ipfw fwd to a local address): a segment of no connection
+        // is looked up at the next hop and its port (the segment's own without one), wildcards allowed; the socket
+        // there takes it with the segment's own destination as local address ("pretend to be the destination").
+        var lookup = dst;
+        var lookupPort = tcp.DestinationPort;
+        if ((packet.Flags & PacketFlags.NextHop) != 0 && packet.NextHop.Address.IsIPv6 == ipv6)
+        {
+            lookup = packet.NextHop.Address;
+            lookupPort = packet.NextHop.Port != 0 ? packet.NextHop.Port : lookupPort;
+        }
+
+        var listener = FindListener(lookup, lookupPort);
         if (listener is not null)
         {
             // syncache_add: a TCP_MD5SIG listener takes a SYN only with a valid signature.
@@ -669,7 +680,7 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
         {
             // A bound socket that neither listens nor connects still answers with its options: tcp_dropwithreset
             // gets its tcpcb (state CLOSED), so tcp_respond signs the RST when it has TF_SIGNATURE.
-            RespondReset(key, ref s, sign: BoundClosedSocket(dst, tcp.DestinationPort)?.SignatureEnabled == true);
+            RespondReset(key, ref s, sign: BoundClosedSocket(lookup, lookupPort)?.SignatureEnabled == true);
         }
 
         packet.Release();

@@ -89,8 +89,10 @@ public sealed class AddressMatch(bool source, IReadOnlyList<IpfwAddress> items, 
     internal override bool Evaluate(ref PacketContext ctx)
     {
         var a = Source ? ctx.Id.Source : ctx.Id.Destination;
-        foreach (var item in Items)
+        var items = Items;
+        for (var i = 0; i < items.Count; i++) // not foreach: that would box the list's enumerator per packet
         {
+            var item = items[i];
             switch (item.Kind)
             {
                 case IpfwAddressKind.Any:
@@ -214,8 +216,11 @@ public sealed class RangeMatch(RangeField field, IReadOnlyList<(int Low, int Hig
                 break;
         }
 
-        foreach (var (lo, hi) in Ranges)
+        // An index loop: foreach over the IReadOnlyList would box its enumerator on every packet.
+        var ranges = Ranges;
+        for (var i = 0; i < ranges.Count; i++)
         {
+            var (lo, hi) = ranges[i];
             if (v >= lo && v <= hi)
             {
                 return true;

@@ -54,6 +54,44 @@ public sealed class AllocationTests
         }
     }
 
+    [Fact]
+    public void FwdToALocalSocketAllocatesNothingPerPacket()
+    {
+        // The transparent-proxy path: rule 100 tags each datagram with a local next hop, the stack delivers it locally
+        // and UDP finds the socket at 127.0.0.1:5353, which reads it with its original destination (IP_ORIGDSTADDR).
+        var router = Router.Create(1, 10, "bw 100Mbit/s");
+        Add(router.Ipfw, "100 fwd 127.0.0.1,5353 udp from 192.0.2.0/24 to any 9 in");
+        var proxy = router.Stack.OpenUdp();
+        Assert.Equal(Sluice.Stack.Sockets.Errno.None, proxy.Bind(IPv4Address.Loopback, 5353));
+        var buffer = new byte[2048];
+        var received = 0;
+        var wrongDestination = 0;
+        proxy.DataAvailable = s =>
+        {
+            while (s.TryReceive(buffer, out _, out _, out var original))
+            {
+                received++;
+                wrongDestination += original.Address.V4 == Receiver && original.Port == 9 ? 0 : 1;
+            }
+        };
+        router.Send(Warmup);
+        Assert.Equal(Warmup, received);
+
+        SteadyStateAllocation.AssertNone(() => router.Send(Measured), $"fwd to a local socket, {Measured} packets");
+
+        Assert.Equal(0, router.Sink.Count);
+        Assert.Equal(0, wrongDestination);
+        Assert.True(received >= Warmup + Measured, received.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        proxy.Dispose();
+        Assert.Equal(0, router.Loop.Pool.Outstanding);
+    }
+
+    private static void Add(IpfwInstance ipfw, string rule)
+    {
+        Assert.True(IpfwParser.TryParseRule(rule.Split(' '), out var parsed, out var error), error?.Message);
+        ipfw.Add(parsed!);
+    }
+
     /// <summary>A router (ipfw, pipe 1 on input) between a packet source and a counting sink, on virtual time.</summary>
     internal sealed class Router
     {
@@ -63,12 +101,15 @@ public sealed class AllocationTests
         private Router(EventLoop loop, NetworkInterface ingress, CountingSink sink, byte[] frame)
         {
             Loop = loop;
+            Stack = ingress.Stack;
             _ingress = ingress;
             Sink = sink;
             _frame = frame;
         }
 
         public EventLoop Loop { get; }
+
+        public NetStack Stack { get; }
 
         public CountingSink Sink { get; }
 
@@ -113,12 +154,6 @@ public sealed class AllocationTests
             loop.RunFor(Nanos.PerSecond);
             sink.Count = 0;
             return new Router(loop, ingress, sink, BuildUdpFrame(ingress, frameLength)) { Ipfw = ipfw };
-        }
-
-        private static void Add(IpfwInstance ipfw, string rule)
-        {
-            Assert.True(IpfwParser.TryParseRule(rule.Split(' '), out var parsed, out var error), error?.Message);
-            ipfw.Add(parsed!);
         }
 
         /// <summary>Sends <paramref name="count"/> packets 100 µs apart and lets the last one through the pipe.</summary>

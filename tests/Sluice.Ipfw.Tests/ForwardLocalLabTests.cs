@@ -157,6 +157,25 @@ public sealed class ForwardLocalLabTests
     }
 
     [Fact]
+    public void FetchThroughAnHttpdOnTheRouterThatFwdCaptures()
+    {
+        // Nothing listens on h2:80, so the fetch succeeds only through the router's httpd (wildcard-bound on 8080).
+        using var lab = Run("""
+            jexec r httpd -p 8080 -g page:3000
+            jexec r ipfw -q add 100 fwd 127.0.0.1,8080 tcp from 192.0.2.0/24 to 203.0.113.5 80 in via epair0b
+            jexec r ipfw -q add 200 allow ip from any to any
+            jexec h1 fetch -o /dev/null http://203.0.113.5/page
+
+            """);
+        Assert.Equal(0, TcpStack.Attach(Stack(lab, "h2")).Statistics.tcps_accepts);
+        Assert.Equal(1, TcpStack.Attach(Stack(lab, "r")).Statistics.tcps_accepts);
+        Assert.Matches(@"00100 +\d+ +\d+ fwd 127\.0\.0\.1,8080 tcp from 192\.0\.2\.0/24 to 203\.0\.113\.5 80 in via epair0b", Capture(lab, "jexec r ipfw show 100"));
+        // Without the rule the same fetch reaches h2, where nothing listens.
+        Assert.Equal(0, lab.Execute("jexec r ipfw -q delete 100"));
+        Assert.NotEqual(0, lab.Execute("jexec h1 fetch -T 3 -o /dev/null http://203.0.113.5/page"));
+    }
+
+    [Fact]
     public void FwdToARouterAddressWithoutAPortKeepsThePacketsPort()
     {
         using var lab = Run("""

@@ -130,6 +130,8 @@ internal sealed class TcpPair
 {
     public static readonly IPv4Address ClientAddress = new(192, 0, 2, 1);
     public static readonly IPv4Address ServerAddress = new(192, 0, 2, 2);
+    public static readonly IPv6Address ClientAddress6 = Sluice.Stack.Tests.Net.TestNet.V6("2001:db8::1");
+    public static readonly IPv6Address ServerAddress6 = Sluice.Stack.Tests.Net.TestNet.V6("2001:db8::2");
 
     public TcpPair(string? block = null, long oneWayDelayNs = 0, int seed = 1)
     {
@@ -143,6 +145,8 @@ internal sealed class TcpPair
         var ib = Server.CreateInterface("epair0b", ServerLink, "epair");
         ia.AddAddress(ClientAddress, 24);
         ib.AddAddress(ServerAddress, 24);
+        ia.AddAddress(ClientAddress6, 64, Sluice.Stack.Interfaces.IPv6AddressFlags.NoDad);
+        ib.AddAddress(ServerAddress6, 64, Sluice.Stack.Interfaces.IPv6AddressFlags.NoDad);
         ia.SetUp(true);
         ib.SetUp(true);
         _ = Client.Tcp; // attach TCP (and its sysctls) until NetStack's constructor does

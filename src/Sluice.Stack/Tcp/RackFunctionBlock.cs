@@ -107,10 +107,13 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         }
 
         // RFC 8985 §6.2 step 2: a retransmitted segment is not taken as delivered by an ACK whose TSecr predates the
-        // retransmission, or that came sooner than min_RTT after it (the original was what arrived).
+        // retransmission, or that came sooner than min_RTT after it (the original was what arrived). The TSecr test is
+        // for cumulative ACKs: an ACK of out-of-order data echoes the segment that last advanced the left edge (RFC
+        // 7323 §4.3), so a SACK of a retransmission (a tail loss probe above a hole) always echoes an older TSval.
         var rtt = now - e.SentAt;
         if (e.Is(SentFlags.Retransmitted)
-            && ((tcb.InputHasTs && Seq.Lt(tcb.InputTsEcr, tcb.TsValAt(e.SentAt))) || (tcb.MinRtt != long.MaxValue && rtt < tcb.MinRtt)))
+            && ((tcb.InputHasTs && Seq.Leq(e.End, tcb.InputAck) && Seq.Lt(tcb.InputTsEcr, tcb.TsValAt(e.SentAt)))
+                || (tcb.MinRtt != long.MaxValue && rtt < tcb.MinRtt)))
         {
             return;
         }

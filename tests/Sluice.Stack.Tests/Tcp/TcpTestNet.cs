@@ -44,6 +44,9 @@ internal sealed class ImpairedLink : ILink, ITimerHandler
 
     public bool IsUp => _inner.IsUp;
 
+    /// <summary>TCP segmentation offload to advertise (the epair carries super-segments whole); 0 for none.</summary>
+    public int MaxSegmentOffload { get; set; }
+
     public void Attach(IPacketSink? receiver) => _inner.Attach(receiver);
 
     public void Transmit(Packet frame)

@@ -64,7 +64,7 @@ internal static class ProtocolStatistics
         l.P(s.tcps_sndrexmitbad, "\t\t{n} data packet{s} unnecessarily retransmitted");
         l.P(0, "\t\t{n} resend{s} initiated by MTU discovery");
         l.P2(s.tcps_sndacks, s.tcps_delack, "\t\t{n} ack-only packet{s} ({m} delayed)");
-        l.P(0, "\t\t{n} URG only packet{s}");
+        l.P(s.tcps_sndurg, "\t\t{n} URG only packet{s}");
         l.P(s.tcps_sndprobe, "\t\t{n} window probe packet{s}");
         l.P(s.tcps_sndwinup, "\t\t{n} window update packet{s}");
         l.P(s.tcps_sndctrl, "\t\t{n} control packet{s}");

@@ -10,6 +10,7 @@ internal sealed partial class PacketdrillRunner
         ["SO_SNDBUF"] = TcpSocketOption.SO_SNDBUF,
         ["SO_KEEPALIVE"] = TcpSocketOption.SO_KEEPALIVE,
         ["SO_REUSEADDR"] = TcpSocketOption.SO_REUSEADDR,
+        ["SO_OOBINLINE"] = TcpSocketOption.SO_OOBINLINE,
         ["TCP_NODELAY"] = TcpSocketOption.TCP_NODELAY,
         ["TCP_MAXSEG"] = TcpSocketOption.TCP_MAXSEG,
         ["TCP_NOOPT"] = TcpSocketOption.TCP_NOOPT,

@@ -452,6 +452,9 @@ internal sealed partial class PacketdrillRunner
 
         /// <summary>The UDP checksum of an encapsulated packet verifies (IPv6: and is not zero, RFC 8200 §8.1).</summary>
         public bool UdpChecksumOk { get; init; } = true;
+
+        /// <summary>The urgent pointer field.</summary>
+        public ushort Urgent { get; init; }
     }
 
     private LivePacket? ParseLive(byte[] ip)
@@ -532,6 +535,7 @@ internal sealed partial class PacketdrillRunner
         {
             UdpLength = udpLength,
             UdpChecksumOk = udpChecksumOk,
+            Urgent = BinaryPrimitives.ReadUInt16BigEndian(t[18..]),
         };
     }
 
@@ -615,6 +619,11 @@ internal sealed partial class PacketdrillRunner
         if (s.Window is { } win && live.Window != win)
         {
             throw new ScriptException(ev.Line, Fail($"live packet field tcp_window: expected: {win} (0x{win:x}) vs actual: {live.Window} (0x{live.Window:x})"));
+        }
+
+        if (s.Urgent is { } urg && live.Urgent != urg)
+        {
+            throw new ScriptException(ev.Line, Fail($"live packet field tcp_urg_ptr: expected: {urg} (0x{urg:x}) vs actual: {live.Urgent} (0x{live.Urgent:x})"));
         }
 
         if (!s.AnyOptions)

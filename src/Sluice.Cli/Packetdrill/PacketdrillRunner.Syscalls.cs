@@ -7,6 +7,7 @@ internal sealed partial class PacketdrillRunner
     private const int ORdWr = 0x02;
     private const int ONonBlock = 0x04;
     private const int MsgPeek = 0x02;
+    private const int MsgOob = 0x01;
 
     private readonly Dictionary<int, FileEntry> _files = [];
     private TcpSocket? _current;
@@ -188,6 +189,13 @@ internal sealed partial class PacketdrillRunner
                 {
                     var n = (int)Math.Clamp(Int(ev, a[2]), 0, 1 << 24);
                     var flags = ev.Name == "read" ? 0 : (int)Int(ev, a[3]);
+                    if ((flags & MsgOob) != 0)
+                    {
+                        // soreceive_rcvoob never blocks: EINVAL or EWOULDBLOCK come back at once.
+                        var oob = f.Socket.Receive(new byte[n], (flags & MsgPeek) != 0 ? TcpMessageFlags.OutOfBand | TcpMessageFlags.Peek : TcpMessageFlags.OutOfBand, out var got);
+                        return oob == Errno.None ? (got, Errno.None) : (-1, oob);
+                    }
+
                     var r = Receive(f, n, (flags & MsgPeek) != 0);
                     if (r.Errno == Errno.EAGAIN && !f.NonBlocking)
                     {
@@ -221,6 +229,13 @@ internal sealed partial class PacketdrillRunner
                     }
 
                     var sent = 0;
+                    if (ev.Name != "write" && (Int(ev, a[3]) & MsgOob) != 0)
+                    {
+                        // send(MSG_OOB): the urgent pointer moves past this data (tcp_usr_send PRUS_OOB).
+                        var oe = f.Socket.Send(new byte[n], TcpMessageFlags.OutOfBand, out var queued);
+                        return oe == Errno.None ? (queued, Errno.None) : (-1, oe);
+                    }
+
                     var r = SendSome(f, n, ref sent);
                     if (!f.NonBlocking && r.Errno is Errno.None or Errno.EAGAIN && sent < n)
                     {
@@ -439,6 +454,9 @@ internal sealed partial class PacketdrillRunner
             case "FIONREAD":
                 ExpectValue(ev, a[2], f.Socket.Available, "ioctl FIONREAD");
                 return (0, Errno.None);
+            case "SIOCATMARK":
+                ExpectValue(ev, a[2], f.Socket.AtMark ? 1 : 0, "ioctl SIOCATMARK");
+                return (0, Errno.None);
             default:
                 throw new ScriptException(ev.Line, $"ioctl: unsupported request {cmd} (interpreter)");
         }
@@ -449,7 +467,7 @@ internal sealed partial class PacketdrillRunner
     private static readonly Dictionary<string, long> Constants = new(StringComparer.Ordinal)
     {
         ["O_RDONLY"] = 0, ["O_WRONLY"] = 1, ["O_RDWR"] = ORdWr, ["O_NONBLOCK"] = ONonBlock,
-        ["MSG_PEEK"] = MsgPeek, ["MSG_OOB"] = 0x1, ["MSG_DONTWAIT"] = 0x80, ["MSG_WAITALL"] = 0x40, ["MSG_EOR"] = 0x8, ["MSG_NOSIGNAL"] = 0x20000,
+        ["MSG_PEEK"] = MsgPeek, ["MSG_OOB"] = MsgOob, ["MSG_DONTWAIT"] = 0x80, ["MSG_WAITALL"] = 0x40, ["MSG_EOR"] = 0x8, ["MSG_NOSIGNAL"] = 0x20000,
         ["SHUT_RD"] = 0, ["SHUT_WR"] = 1, ["SHUT_RDWR"] = 2,
         ["IPTOS_LOWDELAY"] = 0x10, ["IPTOS_THROUGHPUT"] = 0x08, ["IPTOS_RELIABILITY"] = 0x04,
         ["IPTOS_ECN_NOTECT"] = 0, ["IPTOS_ECN_ECT1"] = 1, ["IPTOS_ECN_ECT0"] = 2, ["IPTOS_ECN_CE"] = 3,

@@ -29,7 +29,7 @@ public sealed class TcpSocket : IDisposable
     private ITcpFunctionBlock? _fb;
     private string? _cc;
     private int _sndBuf, _rcvBuf;
-    private bool _noDelay, _noOpt, _keepAlive, _signature;
+    private bool _noDelay, _noOpt, _keepAlive, _signature, _oobInline;
     private int _maxSeg;
     private long _keepIdle, _keepIntvl, _keepInit;
     private int _keepCnt;
@@ -83,6 +83,12 @@ public sealed class TcpSocket : IDisposable
 
     /// <summary>Called on the loop when send buffer space was freed.</summary>
     public Action<TcpSocket>? Writable { get; set; }
+
+    /// <summary>Called on the loop when the peer's urgent pointer moved ahead (sohasoutofband: SIGURG, POLLPRI).</summary>
+    public Action<TcpSocket>? Urgent { get; set; }
+
+    /// <summary>SIOCATMARK: the next byte to read is the one at the urgent mark (SBS_RCVATMARK).</summary>
+    public bool AtMark => _tcb is { AtMark: true };
 
     /// <summary>Called on the loop when a connect completes (the handshake finished).</summary>
     public Action<TcpSocket>? Connected { get; set; }
@@ -259,6 +265,9 @@ public sealed class TcpSocket : IDisposable
             return Errno.EADDRINUSE;
         }
 
+        // in_pcbconnect: the source address chosen for the peer becomes the socket's (getsockname(2) shows it).
+        LocalEndpoint = new InetEndpoint(local, LocalEndpoint.Port);
+
         var fb = _fb ?? _tcp.DefaultFunctionBlock;
         var cc = _tcp.CreateCongestionControl(_cc ?? _tcp.DefaultCongestionControl) ?? new NewRenoCongestionControl();
         var tcb = new TcpControlBlock(_tcp, fb, cc, IsIPv6) { Key = key, Socket = this, UdpPort = _udpPort };
@@ -313,6 +322,7 @@ public sealed class TcpSocket : IDisposable
             _noDelay = listener._noDelay,
             _noOpt = listener._noOpt,
             _signature = listener._signature,
+            _oobInline = listener._oobInline,
             _keepAlive = listener._keepAlive,
             _maxSeg = listener._maxSeg,
             _keepIdle = listener._keepIdle,
@@ -335,6 +345,7 @@ public sealed class TcpSocket : IDisposable
         tcb.RecvBuffer.Resize(_rcvBuf);
         tcb.Flags |= (_noDelay ? TcbFlags.NoDelay : 0) | (_noOpt ? TcbFlags.NoOpt : 0) | (_keepAlive ? TcbFlags.KeepAlive : 0) | (_signature ? TcbFlags.Signature : 0);
         tcb.UserMaxSeg = _maxSeg;
+        tcb.OutOfBandInline = _oobInline;
         tcb.KeepIdle = _keepIdle;
         tcb.KeepIntvl = _keepIntvl;
         tcb.KeepInit = _keepInit;
@@ -350,7 +361,13 @@ public sealed class TcpSocket : IDisposable
     // ---------------------------------------------------------------- data
 
     /// <summary>send(2): copies as much of <paramref name="data"/> as the send buffer takes into <paramref name="sent"/>; EAGAIN when full.</summary>
-    public Errno Send(ReadOnlySpan<byte> data, out int sent)
+    public Errno Send(ReadOnlySpan<byte> data, out int sent) => Send(data, TcpMessageFlags.None, out sent);
+
+    /// <summary>
+    /// send(2) with flags: <see cref="TcpMessageFlags.OutOfBand"/> makes the data urgent — SND.UP moves past it (BSD's
+    /// pointer to the byte after the urgent one, tcp_usr_send PRUS_OOB) and it is pushed out at once (TF_FORCEDATA).
+    /// </summary>
+    public Errno Send(ReadOnlySpan<byte> data, TcpMessageFlags flags, out int sent)
     {
         sent = 0;
         if (IsFullyClosed)
@@ -389,6 +406,16 @@ public sealed class TcpSocket : IDisposable
             return Errno.EAGAIN;
         }
 
+        if ((flags & TcpMessageFlags.OutOfBand) != 0)
+        {
+            var tcb = _tcb;
+            tcb.SndUp = tcb.SndBufSeq + (uint)tcb.SendBuffer.Count;
+            tcb.Flags |= TcbFlags.ForceData;
+            tcb.FunctionBlock.Output(tcb);
+            tcb.Flags &= ~TcbFlags.ForceData;
+            return Errno.None;
+        }
+
         _tcb.FunctionBlock.Output(_tcb);
         return Errno.None;
     }
@@ -401,7 +428,14 @@ public sealed class TcpSocket : IDisposable
     }
 
     /// <summary>recv(2): copies available bytes; <paramref name="received"/> 0 with None is end of stream; EAGAIN when nothing is ready.</summary>
-    public Errno Receive(Span<byte> buffer, out int received)
+    public Errno Receive(Span<byte> buffer, out int received) => Receive(buffer, TcpMessageFlags.None, out received);
+
+    /// <summary>
+    /// recv(2) with flags. A read never crosses the urgent mark (soreceive_generic stops there and sets
+    /// <see cref="AtMark"/>); <see cref="TcpMessageFlags.OutOfBand"/> reads the urgent byte pulled out of the stream;
+    /// <see cref="TcpMessageFlags.Peek"/> leaves the data in place.
+    /// </summary>
+    public Errno Receive(Span<byte> buffer, TcpMessageFlags flags, out int received)
     {
         received = 0;
         if (IsFullyClosed)
@@ -409,17 +443,52 @@ public sealed class TcpSocket : IDisposable
             return Errno.EBADF;
         }
 
+        var peek = (flags & TcpMessageFlags.Peek) != 0;
+        if ((flags & TcpMessageFlags.OutOfBand) != 0)
+        {
+            return ReceiveOutOfBand(buffer, peek, out received);
+        }
+
         if (_tcb is null || IsListening)
         {
             return Errno.ENOTCONN;
         }
 
-        if (_tcb.RecvBuffer.Count > 0 && !_readShutdown)
+        var tcb = _tcb;
+        if (tcb.RecvBuffer.Count > 0 && !_readShutdown)
         {
-            received = _tcb.RecvBuffer.Read(buffer);
+            var want = Math.Min(buffer.Length, tcb.RecvBuffer.Count);
+            var mark = tcb.OutOfBandMark;
+            if (mark > 0 && want > mark)
+            {
+                want = mark;
+            }
+
+            if (peek)
+            {
+                tcb.RecvBuffer.CopyOut(0, buffer[..want]);
+                received = want;
+                return Errno.None;
+            }
+
+            if (want > 0)
+            {
+                tcb.AtMark = false;
+            }
+
+            received = tcb.RecvBuffer.Read(buffer[..want]);
+            if (mark > 0)
+            {
+                tcb.OutOfBandMark -= received;
+                if (tcb.OutOfBandMark == 0)
+                {
+                    tcb.AtMark = true;
+                }
+            }
+
             if (!_connectionGone)
             {
-                _tcb.FunctionBlock.UserReceived(_tcb);
+                tcb.FunctionBlock.UserReceived(tcb);
             }
 
             return Errno.None;
@@ -436,6 +505,49 @@ public sealed class TcpSocket : IDisposable
         }
 
         return Errno.EAGAIN;
+    }
+
+    /// <summary>
+    /// recv(MSG_OOB), soreceive_rcvoob and tcp_usr_rcvoob: the urgent byte, once. EINVAL without a mark, with
+    /// SO_OOBINLINE or when the byte was already read; EAGAIN (EWOULDBLOCK) while the mark is known but the byte has
+    /// not arrived; ECONNRESET once the connection is gone. Never blocks.
+    /// </summary>
+    private Errno ReceiveOutOfBand(Span<byte> buffer, bool peek, out int received)
+    {
+        received = 0;
+        if (_tcb is null || IsListening)
+        {
+            return Errno.EINVAL;
+        }
+
+        if (_connectionGone)
+        {
+            return Errno.ECONNRESET; // INP_DROPPED
+        }
+
+        var tcb = _tcb;
+        if ((tcb.OutOfBandMark == 0 && !tcb.AtMark) || tcb.OutOfBandInline || (tcb.OutOfBand & OutOfBandFlags.HadData) != 0)
+        {
+            return Errno.EINVAL;
+        }
+
+        if ((tcb.OutOfBand & OutOfBandFlags.HaveData) == 0)
+        {
+            return Errno.EAGAIN;
+        }
+
+        if (!buffer.IsEmpty)
+        {
+            buffer[0] = tcb.OutOfBandByte;
+            received = 1;
+        }
+
+        if (!peek)
+        {
+            tcb.OutOfBand ^= OutOfBandFlags.HaveData | OutOfBandFlags.HadData;
+        }
+
+        return Errno.None;
     }
 
     /// <summary>Convenience receive: bytes read (0 = end of stream), or a negative <see cref="Errno"/> value.</summary>
@@ -589,6 +701,14 @@ public sealed class TcpSocket : IDisposable
                 return Errno.None;
             case TcpSocketOption.SO_REUSEADDR:
                 ReuseAddress = value != 0;
+                return Errno.None;
+            case TcpSocketOption.SO_OOBINLINE:
+                _oobInline = value != 0;
+                if (_tcb is not null)
+                {
+                    _tcb.OutOfBandInline = _oobInline;
+                }
+
                 return Errno.None;
             case TcpSocketOption.TCP_NODELAY:
                 _noDelay = value != 0;
@@ -786,6 +906,7 @@ public sealed class TcpSocket : IDisposable
             TcpSocketOption.SO_LINGER => _linger,
             TcpSocketOption.SO_KEEPALIVE => _keepAlive ? 1 : 0,
             TcpSocketOption.SO_REUSEADDR => ReuseAddress ? 1 : 0,
+            TcpSocketOption.SO_OOBINLINE => _oobInline ? 1 : 0,
             TcpSocketOption.TCP_NODELAY => _noDelay ? 1 : 0,
             TcpSocketOption.TCP_MAXSEG => _tcb is { State: >= TcpState.Established } ? _tcb.Mss : _maxSeg != 0 ? _maxSeg : (int)_tcp.DefaultMss(IsIPv6),
             TcpSocketOption.TCP_NOOPT => _noOpt ? 1 : 0,
@@ -971,6 +1092,8 @@ public sealed class TcpSocket : IDisposable
     }
 
     internal void OnReadable() => Readable?.Invoke(this);
+
+    internal void OnUrgent() => Urgent?.Invoke(this);
 
     internal void OnWritable() => Writable?.Invoke(this);
 

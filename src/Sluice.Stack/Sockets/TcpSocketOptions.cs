@@ -49,6 +49,20 @@ public enum TcpSocketOption
     IPV6_TCLASS,
     /// <summary>IPPROTO_IPV6: the hop limit of every IPv6 packet (-1 = the default, net.inet6.ip6.hlim).</summary>
     IPV6_UNICAST_HOPS,
+    /// <summary>Leave urgent data in the normal stream instead of pulling it out for recv(MSG_OOB).</summary>
+    SO_OOBINLINE,
+}
+
+/// <summary>The flags of send(2) and recv(2) that a TCP socket honours.</summary>
+[Flags]
+public enum TcpMessageFlags
+{
+    /// <summary>Normal data.</summary>
+    None = 0,
+    /// <summary>MSG_OOB: urgent data (send sets the urgent pointer past it; recv reads the out-of-band byte).</summary>
+    OutOfBand = 0x1,
+    /// <summary>MSG_PEEK: read without consuming.</summary>
+    Peek = 0x2,
 }
 
 /// <summary>TCPI_OPT_* bits of <see cref="TcpInfo.tcpi_options"/>.</summary>

@@ -32,6 +32,12 @@ internal sealed class RackState
 
     /// <summary>New data went out: a pending PTO restarts from now (RFC 8985 §7.2).</summary>
     public bool RestartPto;
+
+    // rack_note_dsack / rack_handle_might_revert: bytes retransmitted in the last recovery episode, bytes DSACKed since
+    // it began, and ssthresh when it began (retran_during_recovery, dsack_byte_cnt, rc_ssthresh_at_erec).
+    public long RetranDuringRecovery;
+    public long DsackBytes;
+    public int SsthreshAtRecovery;
 }
 
 /// <summary>
@@ -88,9 +94,26 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
     internal override void OnSegmentDelivered(TcpControlBlock tcb, ref SentSegment e, long now)
     {
         var r = State(tcb);
-        // RFC 8985 §6.2 step 2: ignore a retransmitted segment acked sooner than min_RTT (the original was delivered).
+
+        // rack_process_to_cumack: the cumulative ACK of a segment the timeout resent echoes the TSval of its first
+        // transmission — the original arrived and the timeout was spurious (Eifel detection, RFC 3522; CC_RTO_ERR).
+        if (e.Is(SentFlags.RtoRetransmit) && tcb.PrevValid && tcb.InputHasTs && tcb.InputTsEcr != 0 && Seq.Leq(e.End, tcb.InputAck))
+        {
+            tcb.PrevValid = false;
+            if (tcb.InputTsEcr == tcb.TsValAt(e.FirstSentAt))
+            {
+                SpuriousTimeout(tcb, r);
+            }
+        }
+
+        // RFC 8985 §6.2 step 2: a retransmitted segment is not taken as delivered by an ACK whose TSecr predates the
+        // retransmission, or that came sooner than min_RTT after it (the original was what arrived). The TSecr test is
+        // for cumulative ACKs: an ACK of out-of-order data echoes the segment that last advanced the left edge (RFC
+        // 7323 §4.3), so a SACK of a retransmission (a tail loss probe above a hole) always echoes an older TSval.
         var rtt = now - e.SentAt;
-        if (e.Is(SentFlags.Retransmitted) && tcb.MinRtt != long.MaxValue && rtt < tcb.MinRtt)
+        if (e.Is(SentFlags.Retransmitted)
+            && ((tcb.InputHasTs && Seq.Leq(e.End, tcb.InputAck) && Seq.Lt(tcb.InputTsEcr, tcb.TsValAt(e.SentAt)))
+                || (tcb.MinRtt != long.MaxValue && rtt < tcb.MinRtt)))
         {
             return;
         }
@@ -111,6 +134,71 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         {
             r.Fack = e.End;
         }
+    }
+
+    /// <summary>
+    /// rack_cong_signal(CC_RTO_ERR): the timeout was unnecessary, so cwnd, ssthresh and the recovery point go back to
+    /// what they were before it (snd_cwnd_prev, snd_ssthresh_prev, snd_recover_prev) and sending resumes with new data
+    /// (snd_nxt = snd_max): what the timeout marked lost and has not yet resent is not lost after all.
+    /// </summary>
+    private static void SpuriousTimeout(TcpControlBlock tcb, RackState r)
+    {
+        tcb.Stack.Statistics.tcps_sndrexmitbad++;
+        tcb.Cwnd = tcb.CwndPrev;
+        tcb.Ssthresh = tcb.SsthreshPrev;
+        tcb.SndRecover = tcb.RecoverPrev;
+        if (tcb.WasFastRecoveryPrev)
+        {
+            tcb.Flags |= TcbFlags.FastRecovery;
+        }
+
+        r.InRtoRecovery = false;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (e.Is(SentFlags.RtoRetransmit) && e.Is(SentFlags.Lost) && !e.Is(SentFlags.Resent))
+            {
+                e.Flags &= ~SentFlags.Lost;
+            }
+        }
+    }
+
+    /// <summary>
+    /// rack_note_dsack's undo rule: once recovery is over and DSACKs have covered every byte it retransmitted, the
+    /// recovery was caused by reordering, not loss; unless the scoreboard still shows a hole below SACKed data
+    /// (RACK_SACK_PASSED), ssthresh goes back to its value when recovery began (rack_handle_might_revert).
+    /// </summary>
+    private static void NoteDsackForUndo(TcpControlBlock tcb, RackState r, uint start, uint end)
+    {
+        r.DsackBytes += Seq.Gt(end, start) ? end - start : 0;
+        if (tcb.InRecovery || r.RetranDuringRecovery == 0 || r.DsackBytes < r.RetranDuringRecovery)
+        {
+            return;
+        }
+
+        var sackPassed = false;
+        var sackedAbove = false;
+        for (var i = tcb.Map.Count - 1; i >= 0 && !sackPassed; i--)
+        {
+            if (tcb.Map[i].Is(SentFlags.Sacked))
+            {
+                sackedAbove = true;
+            }
+            else if (sackedAbove)
+            {
+                sackPassed = true;
+            }
+        }
+
+        if (!sackPassed)
+        {
+            tcb.Stack.Statistics.rack_recovery_reverted++;
+            tcb.Ssthresh = r.SsthreshAtRecovery;
+            tcb.SndRecover = tcb.SndUna;
+        }
+
+        r.RetranDuringRecovery = 0;
+        r.DsackBytes = 0;
     }
 
     private static void SetReordering(TcpControlBlock tcb, RackState r)
@@ -135,6 +223,8 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         {
             r.DsackRoundOpen = false; // the round is over once everything sent when it began is acknowledged
         }
+
+        NoteDsackForUndo(tcb, r, start, end);
 
         if (r.TlpProbeKnown && Seq.Geq(start, r.TlpProbeStart) && Seq.Leq(end, r.TlpProbeEnd))
         {
@@ -270,6 +360,11 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
             r.TlpEpisode = false;
         }
 
+        // rack_cong_signal: a new episode starts the DSACK accounting that may undo it.
+        r.SsthreshAtRecovery = tcb.Ssthresh;
+        r.RetranDuringRecovery = 0;
+        r.DsackBytes = 0;
+
         // RFC 6937 §3.1 initialisation.
         tcb.RecoverFs = Math.Max((int)(tcb.SndMax - tcb.SndUna), 1);
         tcb.CongestionControl.CongestionSignal(tcb, CongestionSignal.Loss);
@@ -403,6 +498,10 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         {
             tcb.PrrOut += bytes;
             tcb.Stack.Statistics.rack_prr_sndcnt += bytes;
+            if (retransmission)
+            {
+                State(tcb).RetranDuringRecovery += bytes;
+            }
         }
 
         if (!retransmission)
@@ -486,6 +585,8 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
     {
         var stats = tcb.Stack.Statistics;
         stats.rack_tlp_sent++;
+        r.RetranDuringRecovery = 0; // a TLP (or RTO) ends what a DSACK could still undo
+        r.DsackBytes = 0;
         var seg = SegmentSize(tcb);
         var before = tcb.SndMax;
         if (tcb.Unsent > 0 && (long)tcb.SndWnd - (tcb.SndMax - tcb.SndUna) >= Math.Min(seg, tcb.Unsent))
@@ -502,15 +603,22 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
             }
         }
 
-        // rack_find_high_nonack: the highest segment not yet SACKed.
+        // rack_find_high_nonack: the highest segment not yet SACKed. rack_timeout_tlp resends only its last MSS: a
+        // larger (TSO) entry is split first (rack_clone_rsm at r_end - maxseg).
         for (var i = tcb.Map.Count - 1; i >= 0; i--)
         {
-            ref var e = ref tcb.Map[i];
-            if (e.Is(SentFlags.Sacked))
+            if (tcb.Map[i].Is(SentFlags.Sacked))
             {
                 continue;
             }
 
+            if (tcb.Map[i].Length > seg)
+            {
+                tcb.Map.Split(i, tcb.Map[i].End - (uint)seg);
+                i++;
+            }
+
+            ref var e = ref tcb.Map[i];
             stats.rack_tlp_retran++;
             stats.tcps_tlpresends++;
             stats.tcps_tlpresend_bytes += e.Length - (e.Is(SentFlags.Fin) ? 1 : 0);
@@ -537,5 +645,7 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         var r = State(tcb);
         r.TlpEpisode = false;
         r.InRtoRecovery = true;
+        r.RetranDuringRecovery = 0;
+        r.DsackBytes = 0;
     }
 }

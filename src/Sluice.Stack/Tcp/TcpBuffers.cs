@@ -66,6 +66,24 @@ internal sealed class ByteRing
         Count -= count;
     }
 
+    /// <summary>
+    /// Removes the byte at <paramref name="offset"/> from the readable data, moving what follows (and the
+    /// <paramref name="keepBeyond"/> bytes stored past the readable data) one place forward: tcp_pulloutofband.
+    /// </summary>
+    public byte RemoveAt(int offset, int keepBeyond = 0)
+    {
+        var len = _buffer.Length;
+        var removed = _buffer[(_head + offset) % len];
+        var end = Math.Min(Count + keepBeyond, len);
+        for (var i = offset; i < end - 1; i++)
+        {
+            _buffer[(_head + i) % len] = _buffer[(_head + i + 1) % len];
+        }
+
+        Count--;
+        return removed;
+    }
+
     /// <summary>Reads and consumes up to <paramref name="destination"/>.Length bytes.</summary>
     public int Read(Span<byte> destination)
     {
@@ -206,6 +224,8 @@ internal enum SentFlags : byte
     /// <summary>Retransmitted after being marked lost (counts in pipe again, RFC 6675).</summary>
     Resent = 16,
     TlpProbe = 32,
+    /// <summary>Marked for retransmission by a retransmission timeout (rack's RACK_TO_REXT).</summary>
+    RtoRetransmit = 64,
 }
 
 /// <summary>One transmitted segment: the unit of SACK scoreboard, RACK and RTT sampling (FreeBSD rack's sendmap entry).</summary>
@@ -214,6 +234,7 @@ internal struct SentSegment
     public uint Start;
     public int Length; // sequence space (payload + FIN)
     public long SentAt; // last transmission, ns
+    public long FirstSentAt; // first transmission, ns (rack's r_tim_lastsent[0])
     public SentFlags Flags;
     public byte Transmissions;
 
@@ -238,6 +259,32 @@ internal sealed class SendMap
 
     public ref SentSegment Last => ref this[Count - 1];
 
+    /// <summary>
+    /// Cuts entry <paramref name="i"/> in two at <paramref name="at"/> (rack_clone_rsm): both pieces keep its send
+    /// history; a FIN stays on the second.
+    /// </summary>
+    public void Split(int i, uint at)
+    {
+        ref var e = ref this[i];
+        if (!Seq.Gt(at, e.Start) || !Seq.Lt(at, e.End))
+        {
+            return;
+        }
+
+        var tail = e;
+        tail.Start = at;
+        tail.Length = (int)(e.End - at);
+        e.Length = (int)(at - e.Start);
+        e.Flags &= ~SentFlags.Fin;
+        Add(0, 0, 0, SentFlags.None);
+        for (var j = Count - 1; j > i + 1; j--)
+        {
+            this[j] = this[j - 1];
+        }
+
+        this[i + 1] = tail;
+    }
+
     public void Add(uint start, int length, long now, SentFlags flags)
     {
         if (Count == _items.Length)
@@ -252,7 +299,7 @@ internal sealed class SendMap
             _head = 0;
         }
 
-        _items[(_head + Count) % _items.Length] = new SentSegment { Start = start, Length = length, SentAt = now, Flags = flags, Transmissions = 1 };
+        _items[(_head + Count) % _items.Length] = new SentSegment { Start = start, Length = length, SentAt = now, FirstSentAt = now, Flags = flags, Transmissions = 1 };
         Count++;
     }
 
@@ -342,6 +389,7 @@ internal sealed class SendMap
                     Start = start,
                     Length = take + (last && fin ? 1 : 0),
                     SentAt = e.SentAt,
+                    FirstSentAt = e.FirstSentAt,
                     Flags = flags | (last && fin ? SentFlags.Fin : SentFlags.None),
                     Transmissions = e.Transmissions,
                 });
@@ -364,6 +412,7 @@ internal sealed class SendMap
         Add(e.Start, e.Length, e.SentAt, e.Flags);
         ref var added = ref Last;
         added.Transmissions = e.Transmissions;
+        added.FirstSentAt = e.FirstSentAt;
     }
 
     /// <summary>Index of the segment holding <paramref name="seq"/>, or -1.</summary>

@@ -98,6 +98,35 @@ public sealed class TcpControlBlock : ITimerHandler
     internal byte[]? FastOpenCookie;
     internal int FastOpenCookieLength;
 
+    // Urgent data (RFC 9293 §3.8.5, RFC 6093) as BSD keeps it: snd_up and rcv_up point just past the urgent byte;
+    // t_oobflags, t_iobc (the byte pulled out of the stream), so_oobmark and SBS_RCVATMARK of the socket.
+    internal uint SndUp, RcvUp;
+    internal OutOfBandFlags OutOfBand;
+    internal byte OutOfBandByte;
+    internal int OutOfBandMark;
+    internal bool AtMark, OutOfBandInline;
+
+    /// <summary>The last segment sent for the urgent pointer alone (SND.UP and SEG.SEQ), not repeated while unchanged.</summary>
+    internal bool UrgentOnlySent;
+    internal uint UrgentOnlyUp, UrgentOnlySeq;
+
+    /// <summary>The urgent byte at <see cref="OutOfBandPullSeq"/> still has to leave the stream once it is in sequence.</summary>
+    internal bool OutOfBandPullPending;
+    internal uint OutOfBandPullSeq;
+
+    // The ACK being processed, for the block's hooks: its acknowledgment number and timestamp echo (TSecr).
+    internal uint InputAck, InputTsEcr;
+    internal bool InputHasTs;
+
+    // tcp_timer_rexmt's state kept to undo a spurious timeout: snd_cwnd_prev, snd_ssthresh_prev, snd_recover_prev,
+    // TF_PREVVALID and TF_WASFRECOVERY.
+    internal int CwndPrev, SsthreshPrev;
+    internal uint RecoverPrev;
+    internal bool PrevValid, WasFastRecoveryPrev;
+
+    /// <summary>The TSval this connection sent at <paramref name="time"/> (ns): what the peer echoes for a segment sent then.</summary>
+    internal uint TsValAt(long time) => (uint)(time / Nanos.PerMillisecond) + TsOffset;
+
     /// <summary>tcp_update_dsack_list: records the duplicate range [start,end) unless one is already waiting.</summary>
     internal void ReportDuplicate(uint start, uint end)
     {

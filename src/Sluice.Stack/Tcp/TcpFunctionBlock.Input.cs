@@ -242,6 +242,9 @@ public abstract partial class TcpFunctionBlockBase
             }
 
             seq = tcb.RcvNxt;
+
+            // tcp_do_segment: the urgent pointer is relative to the first byte kept.
+            s.Urgent = s.Urgent > todrop ? (ushort)(s.Urgent - todrop) : (ushort)0;
         }
 
         // Data after the application closed: RST (tcp_input "rcvafterclose").
@@ -340,6 +343,9 @@ public abstract partial class TcpFunctionBlockBase
             return;
         }
 
+        tcb.InputAck = ack;
+        tcb.InputHasTs = s.Options.HasTimestamps && tcb.TimestampsEnabled;
+        tcb.InputTsEcr = s.Options.TsEcr;
         var deliveredBefore = tcb.DeliveredBytes;
         if (Seq.Gt(ack, tcb.SndUna))
         {
@@ -460,6 +466,9 @@ public abstract partial class TcpFunctionBlockBase
             }
         }
 
+        // ---- Urgent data (RFC 9293 §3.10.7.4 sixth) ----
+        UrgentInput(tcb, seq, payload, s.Urgent);
+
         // ---- Data (RFC 9293 §3.10.7.4 seventh) ----
         if ((payload.Length > 0 || fin) && tcb.State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived
             || (fin && tcb.State is TcpState.CloseWait or TcpState.Closing or TcpState.LastAck))
@@ -558,6 +567,8 @@ public abstract partial class TcpFunctionBlockBase
             }
         }
 
+        PullOutOfBand(tcb);
+
         if (fin)
         {
             // tcp_do_segment: a FIN is acknowledged at once, in order or not (an out-of-order one goes to tcp_reass).
@@ -592,6 +603,72 @@ public abstract partial class TcpFunctionBlockBase
         {
             tcb.Socket?.OnReadable();
         }
+    }
+
+    /// <summary>
+    /// tcp_do_segment's URG processing: a pointer that advances RCV.UP marks the stream (so_oobmark, SBS_RCVATMARK) and
+    /// tells the socket (sohasoutofband); unless SO_OOBINLINE, the urgent byte — the one before the pointer, BSD's
+    /// reading of RFC 9293 §3.8.5 (RFC 6093 §2) — is taken out of the stream when this segment carries it
+    /// (tcp_pulloutofband). Without URG, RCV.UP follows RCV.NXT.
+    /// </summary>
+    private static void UrgentInput(TcpControlBlock tcb, uint seq, ReadOnlySpan<byte> payload, ushort urgent)
+    {
+        if (urgent == 0 || tcb.Has(TcbFlags.RcvdFin) || tcb.State is TcpState.CloseWait or TcpState.Closing or TcpState.LastAck or TcpState.TimeWait)
+        {
+            if (Seq.Gt(tcb.RcvNxt, tcb.RcvUp))
+            {
+                tcb.RcvUp = tcb.RcvNxt;
+            }
+
+            return;
+        }
+
+        // "If we receive and accept random urgent pointers, we'll crash in soreceive": a pointer beyond sb_max is ignored.
+        if (urgent + (long)tcb.RecvBuffer.Count > tcb.Stack.SysctlMaxSockBuf.Value)
+        {
+            return;
+        }
+
+        var up = seq + urgent;
+        if (Seq.Gt(up, tcb.RcvUp))
+        {
+            tcb.RcvUp = up;
+            tcb.OutOfBandMark = tcb.RecvBuffer.Count + (int)(tcb.RcvUp - tcb.RcvNxt) - 1;
+            if (tcb.OutOfBandMark == 0)
+            {
+                tcb.AtMark = true;
+            }
+
+            tcb.OutOfBand &= ~(OutOfBandFlags.HaveData | OutOfBandFlags.HadData);
+            tcb.Socket?.OnUrgent();
+        }
+
+        if (urgent <= payload.Length && !tcb.OutOfBandInline)
+        {
+            tcb.OutOfBandByte = payload[urgent - 1];
+            tcb.OutOfBand |= OutOfBandFlags.HaveData;
+            tcb.OutOfBandPullPending = true;
+            tcb.OutOfBandPullSeq = seq + urgent - 1;
+        }
+    }
+
+    /// <summary>Removes the urgent byte from the receive buffer once the data up to it is in sequence.</summary>
+    private static void PullOutOfBand(TcpControlBlock tcb)
+    {
+        if (!tcb.OutOfBandPullPending || !Seq.Lt(tcb.OutOfBandPullSeq, tcb.RcvNxt))
+        {
+            return;
+        }
+
+        tcb.OutOfBandPullPending = false;
+        var offset = tcb.RecvBuffer.Count - (int)(tcb.RcvNxt - tcb.OutOfBandPullSeq);
+        if (offset < 0)
+        {
+            return;
+        }
+
+        var beyond = tcb.Reass.Count > 0 ? (int)(tcb.Reass.End(tcb.Reass.Count - 1) - tcb.RcvNxt) : 0;
+        tcb.RecvBuffer.RemoveAt(offset, Math.Max(beyond, 0));
     }
 
     private static void EnterTimeWait(TcpControlBlock tcb)
@@ -650,7 +727,7 @@ public abstract partial class TcpFunctionBlockBase
 
         tcb.Irs = s.Seq;
         tcb.RcvNxt = s.Seq + 1;
-        tcb.RcvAdv = tcb.RcvNxt;
+        tcb.RcvAdv = tcb.RcvUp = tcb.RcvNxt;
         NegotiateOptions(tcb, ref s);
         tcb.SndWnd = s.Window;
         tcb.MaxSndWnd = s.Window;
@@ -770,16 +847,21 @@ public abstract partial class TcpFunctionBlockBase
         AckNow(tcb, fromOutput: false); // tcp_respond, not tcp_output
     }
 
-    private static void AckNow(TcpControlBlock tcb, bool fromOutput = true)
+    private static void AckNow(TcpControlBlock tcb, bool fromOutput = true, bool urgentOnly = false)
     {
+        var stats = tcb.Stack.Statistics;
         if (tcb.WindowUpdateOnly)
         {
-            tcb.Stack.Statistics.tcps_sndwinup++;
+            stats.tcps_sndwinup++;
             tcb.WindowUpdateOnly = false;
+        }
+        else if (urgentOnly)
+        {
+            stats.tcps_sndurg++; // tcp_output: sent for the urgent pointer alone
         }
         else
         {
-            tcb.Stack.Statistics.tcps_sndacks++;
+            stats.tcps_sndacks++;
         }
 
         var o = AckSegment(tcb);
@@ -790,6 +872,11 @@ public abstract partial class TcpFunctionBlockBase
             // snd_max it steps back one ("snd_nxt--"): an ACK sent then repeats the FIN.
             o.Flags |= TcpFlags.Fin;
             o.Seq = tcb.SndMax - 1;
+        }
+
+        if (fromOutput)
+        {
+            ApplyUrgent(tcb, ref o);
         }
 
         tcb.Stack.Emit(in o, tcb);

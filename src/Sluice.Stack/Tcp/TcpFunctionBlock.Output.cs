@@ -92,6 +92,7 @@ public abstract partial class TcpFunctionBlockBase
         var stack = tcb.Stack;
         var stats = stack.Statistics;
         var loop = stack.Net.Loop;
+        var sent = false;
         for (var guard = 0; guard < 4096; guard++)
         {
             if (tcb.State is TcpState.SynSent or TcpState.SynReceived && tcb.SndNxt == tcb.Iss)
@@ -125,6 +126,7 @@ public abstract partial class TcpFunctionBlockBase
                 {
                     tcb.ForceOneRetransmit = false;
                     Retransmit(tcb, ref e);
+                    sent = true;
                     continue;
                 }
             }
@@ -167,6 +169,7 @@ public abstract partial class TcpFunctionBlockBase
             {
                 tcb.Flags &= ~TcbFlags.ForceData;
                 SendNew(tcb, len, sendFin);
+                sent = true;
                 continue;
             }
 
@@ -175,9 +178,22 @@ public abstract partial class TcpFunctionBlockBase
                 SetPersist(tcb);
             }
 
-            if (tcb.Has(TcbFlags.AckNow))
+            // tcp_output: "send if we owe the peer an ACK ... or urgent data" (SND.UP beyond SND.UNA) — the latter when
+            // this call has sent nothing else (one tcp_output call, one segment). FreeBSD does not call tcp_output for a
+            // duplicate ACK, Sluice does: the same urgent-only segment is not sent twice in a row, or a peer that drops
+            // it with an ACK (a closed window) would start a ping-pong.
+            var urgentOnly = !sent && Seq.Gt(tcb.SndUp, tcb.SndUna)
+                && !(tcb.UrgentOnlySent && tcb.UrgentOnlyUp == tcb.SndUp && tcb.UrgentOnlySeq == tcb.SndMax);
+            if (tcb.Has(TcbFlags.AckNow) || urgentOnly)
             {
-                AckNow(tcb);
+                if (urgentOnly)
+                {
+                    tcb.UrgentOnlySent = true;
+                    tcb.UrgentOnlyUp = tcb.SndUp;
+                    tcb.UrgentOnlySeq = tcb.SndMax;
+                }
+
+                AckNow(tcb, urgentOnly: urgentOnly && !tcb.Has(TcbFlags.AckNow) && !tcb.WindowUpdateOnly);
             }
 
             return;
@@ -376,6 +392,7 @@ public abstract partial class TcpFunctionBlockBase
             tcb.SentBytes += len;
         }
 
+        ApplyUrgent(tcb, ref o);
         NotePathMtuState(tcb, len);
         var seqLen = len + (fin ? 1 : 0);
         tcb.Map.Add(tcb.SndMax, seqLen, tcb.Now, fin ? SentFlags.Fin : SentFlags.None);
@@ -410,6 +427,7 @@ public abstract partial class TcpFunctionBlockBase
             o.Flags |= TcpFlags.Psh;
         }
 
+        ApplyUrgent(tcb, ref o);
         NotePathMtuState(tcb, o.DataLength);
         e.Flags |= SentFlags.Resent | SentFlags.Retransmitted;
         e.SentAt = tcb.Now;
@@ -515,6 +533,23 @@ public abstract partial class TcpFunctionBlockBase
         }
 
         return tcb.Mss != before;
+    }
+
+    /// <summary>
+    /// tcp_output: while SND.UP is beyond the segment's sequence number it carries URG and the offset of SND.UP (at most
+    /// TCP_MAXWIN); otherwise SND.UP is dragged to SND.UNA so that it never drifts into the window on wraparound.
+    /// </summary>
+    internal static void ApplyUrgent(TcpControlBlock tcb, ref OutSegment o)
+    {
+        if (Seq.Gt(tcb.SndUp, o.Seq))
+        {
+            o.Flags |= TcpFlags.Urg;
+            o.Urgent = (ushort)Math.Min(tcb.SndUp - o.Seq, 65535u);
+        }
+        else
+        {
+            tcb.SndUp = tcb.SndUna;
+        }
     }
 
     private static void ClearAckFlags(TcpControlBlock tcb)
@@ -639,7 +674,17 @@ public abstract partial class TcpFunctionBlockBase
 
         if (tcb.RxtShift == 1 && !probing)
         {
+            // tcp_timer_rexmt: keep what a spurious first timeout would give back (TF_PREVVALID, RFC 4015).
+            tcb.CwndPrev = tcb.Cwnd;
+            tcb.SsthreshPrev = tcb.Ssthresh;
+            tcb.RecoverPrev = tcb.SndRecover;
+            tcb.WasFastRecoveryPrev = tcb.InRecovery;
+            tcb.PrevValid = true;
             tcb.CongestionControl.CongestionSignal(tcb, CongestionSignal.Timeout);
+        }
+        else if (!probing)
+        {
+            tcb.PrevValid = false;
         }
 
         var resegment = !probing && PmtudBlackholeCheck(tcb);
@@ -653,7 +698,7 @@ public abstract partial class TcpFunctionBlockBase
             ref var e = ref tcb.Map[i];
             if (!e.Is(SentFlags.Sacked))
             {
-                e.Flags = (e.Flags | SentFlags.Lost) & ~SentFlags.Resent;
+                e.Flags = (e.Flags | SentFlags.Lost | SentFlags.RtoRetransmit) & ~SentFlags.Resent;
             }
         }
 

@@ -14,7 +14,10 @@ public interface ITcpFunctionBlock
     /// <summary>The name listed by net.inet.tcp.functions_available (tfb_tcp_block_name).</summary>
     string Name { get; }
 
-    /// <summary>True when the RTO includes net.inet.tcp.rexmit_slop (the default stack does, rack does not).</summary>
+    /// <summary>
+    /// True when the RTO includes net.inet.tcp.rexmit_slop: the default stack's TCPT_RANGESET does, and so does rack's
+    /// RACK_TCPT_RANGESET with r_ctl.timer_slop (rack_init takes it from tcp_rexmit_slop; TCP_RACK_TIMER_SLOP changes it).
+    /// </summary>
     bool UsesRexmitSlop { get; }
 
     /// <summary>Takes over a connection (tfb_tcp_fb_init).</summary>
@@ -92,7 +95,7 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
         var stack = tcb.Stack;
         stack.Statistics.tcps_connattempt++;
         tcb.Iss = stack.NewIss();
-        tcb.SndUna = tcb.SndNxt = tcb.SndMax = tcb.SndRecover = tcb.Iss;
+        tcb.SndUna = tcb.SndNxt = tcb.SndMax = tcb.SndRecover = tcb.SndUp = tcb.Iss;
         tcb.SndBufSeq = tcb.Iss + 1;
         tcb.State = TcpState.SynSent;
         RequestOptions(tcb);
@@ -135,11 +138,11 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
     {
         var stack = tcb.Stack;
         tcb.Iss = stack.NewIss();
-        tcb.SndUna = tcb.SndNxt = tcb.SndMax = tcb.SndRecover = tcb.Iss;
+        tcb.SndUna = tcb.SndNxt = tcb.SndMax = tcb.SndRecover = tcb.SndUp = tcb.Iss;
         tcb.SndBufSeq = tcb.Iss + 1;
         tcb.Irs = syn.Seq;
         tcb.RcvNxt = syn.Seq + 1;
-        tcb.RcvAdv = tcb.RcvNxt;
+        tcb.RcvAdv = tcb.RcvUp = tcb.RcvNxt;
         RequestOptions(tcb);
         NegotiateOptions(tcb, ref syn);
         if ((syn.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr) && stack.SysctlEcn.Value != 0)
@@ -173,12 +176,12 @@ public abstract partial class TcpFunctionBlockBase : ITcpFunctionBlock
     {
         var stack = tcb.Stack;
         tcb.Iss = iss;
-        tcb.SndUna = iss;
+        tcb.SndUna = tcb.SndUp = iss;
         tcb.SndNxt = tcb.SndMax = tcb.SndRecover = iss + 1;
         tcb.SndBufSeq = iss + 1;
         tcb.Irs = irs;
         tcb.RcvNxt = irs + 1;
-        tcb.RcvAdv = tcb.RcvNxt;
+        tcb.RcvAdv = tcb.RcvUp = tcb.RcvNxt;
         tcb.PeerMss = mss;
         tcb.Mss = Math.Max(Math.Min(LocalMss(tcb), mss), 64);
         if (windowScale >= 0)

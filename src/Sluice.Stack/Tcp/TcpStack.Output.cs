@@ -25,6 +25,7 @@ internal struct OutSegment
     public bool FastOpen; // a Fast Open option (RFC 7413) with FastOpenCookie[..FastOpenCookieLength]
     public byte[]? FastOpenCookie;
     public int FastOpenCookieLength;
+    public ushort Urgent; // urgent pointer (with TcpFlags.Urg)
     public ushort UdpPort; // with UdpPortExplicit: the UDP port to encapsulate toward (0 = plain TCP)
     public bool UdpPortExplicit; // false: the control block's t_port decides (tcp_output); true: a reply to a segment (tcp_respond)
 }
@@ -127,7 +128,7 @@ public sealed partial class TcpStack
 
         var datagram = packet.Data;
         var span = datagram[udpLength..];
-        new TcpHeader(o.Key.LocalPort, o.Key.RemotePort, o.Seq, o.Ack, o.Flags, (ushort)Math.Min(o.Window, 65535)).Emit(span, optionLength);
+        new TcpHeader(o.Key.LocalPort, o.Key.RemotePort, o.Seq, o.Ack, o.Flags, (ushort)Math.Min(o.Window, 65535), o.Urgent).Emit(span, optionLength);
         opts[..optionLength].CopyTo(span[TcpPacket.MinimumHeaderLength..]);
         if (o.DataLength > 0 && tcb is not null)
         {

@@ -593,6 +593,7 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
             Payload = tcp.Payload,
             IpEcn = ecn,
             Port = port,
+            Urgent = (flags & TcpFlags.Urg) != 0 ? tcp.UrgentPointer : (ushort)0,
         };
         TcpSegmentOptions.Parse(tcp.Options, (flags & TcpFlags.Syn) != 0, out s.Options);
         if ((flags & TcpFlags.Syn) != 0 && (FastOpen.ClientEnable.Value != 0 || FastOpen.ServerEnable.Value != 0))

@@ -31,6 +31,7 @@ public sealed class TcpStatistics
     public long tcps_sndacks;         // ack-only packets sent
     public long tcps_sndprobe;        // window probes sent
     public long tcps_sndwinup;        // window update-only packets sent
+    public long tcps_sndurg;          // packets sent only for the urgent pointer
     public long tcps_sndctrl;         // control (SYN|FIN|RST) packets sent
     public long tcps_rcvtotal;        // total packets received
     public long tcps_rcvpack;         // packets received in sequence
@@ -114,6 +115,7 @@ public sealed class TcpStatistics
     public long rack_reorder_seen;    // reordering detected
     public long rack_loss_marked;     // segments marked lost by RACK
     public long rack_prr_sndcnt;      // bytes PRR allowed
+    public long rack_recovery_reverted; // recoveries undone because DSACKs covered every retransmission (Sluice's count; rack only logs it)
 #pragma warning restore CA1707, SA1310, IDE1006
 
     /// <summary>Every counter as (FreeBSD field name, value), in declaration order.</summary>

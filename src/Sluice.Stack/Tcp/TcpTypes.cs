@@ -96,6 +96,15 @@ internal enum TcbFlags : uint
     Signature = 1 << 22,
 }
 
+/// <summary>t_oobflags: whether the urgent byte pulled out of the stream is waiting (TCPOOB_HAVEDATA) or was read (TCPOOB_HADDATA).</summary>
+[Flags]
+internal enum OutOfBandFlags : byte
+{
+    None = 0,
+    HaveData = 1,
+    HadData = 2,
+}
+
 /// <summary>The per-connection timers (FreeBSD's TT_REXMT, TT_PERSIST, TT_KEEP, TT_2MSL, TT_DELACK).</summary>
 public enum TcpTimerKind
 {
@@ -203,6 +212,7 @@ internal ref struct TcpSegment
     public byte IpEcn; // the IP header's ECN field (RFC 3168 §5)
     public bool HasFastOpen; // a TCP Fast Open option (RFC 7413) on a SYN
     public ReadOnlySpan<byte> FastOpenCookie; // its cookie (empty: a cookie request)
+    public ushort Urgent; // the urgent pointer of a segment with URG (0 without)
     public ushort Port; // UDP source port of a TCP-over-UDP segment (m_pkthdr.tcp_tun_port); 0 for plain TCP
 
     public readonly bool Has(TcpFlags f) => (Flags & f) != 0;

@@ -25,12 +25,109 @@ public sealed class PacketdrillRunnerTests
         +0 > F. 1:1(0) ack 101 <...>
         """;
 
+    private const string UrgentReceive = """
+        --ip_version=ipv4
+        --tolerance_usecs=10000
+         0.00 `sysctl -w net.inet.tcp.delacktime=40`
+        +0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+        +0.00 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+        +0.00 bind(3, ..., ...) = 0
+        +0.00 listen(3, 1) = 0
+        +0.00 < S   0:0(0) win 65535 <mss 1460,sackOK,eol,eol>
+        +0.00 > S.  0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>
+        +0.01 <  .  1:1(0) ack 1 win 65535
+        +0.00 accept(3, ..., ...) = 4
+        +0.00 recv(4, ..., 1, MSG_OOB) = -1 EINVAL (Invalid argument)
+        +0.00 <  .  1:11(10) ack 1 win 65535
+        +0.00 < U.  11:21(10) ack 1 urg 5 win 65535
+        +0.00 >  .  1:1(0) ack 21 win 65535
+        +0.00 ioctl(4, SIOCATMARK, [0]) = 0
+        +0.00 recv(4, ..., 100, 0) = 14
+        +0.00 ioctl(4, SIOCATMARK, [1]) = 0
+        +0.00 recv(4, ..., 1, MSG_OOB) = 1
+        +0.00 recv(4, ..., 1, MSG_OOB) = -1 EINVAL (Invalid argument)
+        +0.00 recv(4, ..., 100, 0) = 5
+        +0.00 ioctl(4, SIOCATMARK, [0]) = 0
+        // urgent pointer beyond this segment: the mark is known, the byte not yet
+        +0.00 < U.  21:31(10) ack 1 urg 15 win 65535
+        +0.00 recv(4, ..., 1, MSG_OOB) = -1 EAGAIN (Resource temporarily unavailable)
+        +0.00 recv(4, ..., 100, 0) = 10
+        +0.00 < U.  31:41(10) ack 1 urg 5 win 65535
+        +0.00 >  .  1:1(0) ack 41 win 65535
+        +0.00 recv(4, ..., 1, MSG_OOB) = 1
+        +0.00 recv(4, ..., 100, 0) = 4
+        +0.00 ioctl(4, SIOCATMARK, [1]) = 0
+        +0.00 recv(4, ..., 100, 0) = 5
+        +0.00 close(4) = 0
+        +0.00 > F.  1:1(0) ack 41 win 65535
+        +0.01 <  F. 41:41(0)  ack  2 win 65535
+        +0.00 > . 2:2(0) ack 42 win 65535
+        """;
+
+    private const string UrgentSend = """
+        --ip_version=ipv4
+        --tolerance_usecs=10000
+        +0.00 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+        +0.00 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
+        +0.00 bind(3, ..., ...) = 0
+        +0.00 listen(3, 1) = 0
+        +0.00 < S   0:0(0) win 65535 <mss 1460,sackOK,eol,eol>
+        +0.00 > S.  0:0(0) ack 1 win 65535 <mss 1460,sackOK,eol,eol>
+        +0.01 <  .  1:1(0) ack 1 win 65535
+        +0.00 accept(3, ..., ...) = 4
+        +0.00 send(4, ..., 10, 0) = 10
+        +0.00 > P. 1:11(10) ack 1 win 65535
+        +0.01 < . 1:1(0) ack 11 win 65535
+        +0.00 send(4, ..., 5, MSG_OOB) = 5
+        +0.00 > UP. 11:16(5) ack 1 urg 5 win 65535
+        +0.01 < . 1:1(0) ack 16 win 0
+        // zero window: the urgent pointer still goes out on a one-byte forced segment
+        +0.00 send(4, ..., 3, MSG_OOB) = 3
+        +0.00 > U. 16:17(1) ack 1 urg 3 win 65535
+        +0.01 < . 1:1(0) ack 17 win 65535
+        +0.00 > UP. 17:19(2) ack 1 urg 2 win 65535
+        +0.01 < . 1:1(0) ack 19 win 65535
+        +0.00 close(4) = 0
+        +0.00 > F. 19:19(0) ack 1 win 65535
+        +0.01 < F. 1:1(0) ack 20 win 65535
+        +0.00 > . 20:20(0) ack 2 win 65535
+        """;
+
     private static string? Run(string text, string stack = "freebsd") => PacketdrillCommand.RunText(text, "t.pkt", stack, TextWriter.Null);
 
     [Theory]
     [InlineData("freebsd")]
     [InlineData("rack")]
     public void PassiveOpenPassesUnderBothStacks(string stack) => Assert.Null(Run(PassiveOpen, stack));
+
+    /// <summary>recv(MSG_OOB), SIOCATMARK and the mark (soreceive_generic, tcp_usr_rcvoob) against segments with URG.</summary>
+    [Theory]
+    [InlineData("freebsd")]
+    [InlineData("rack")]
+    public void UrgentDataIsReceivedAsFreeBsdDoes(string stack) => Assert.Null(Run(UrgentReceive, stack));
+
+    /// <summary>send(MSG_OOB): URG and the pointer past the urgent data, also on a forced byte into a closed window.</summary>
+    [Theory]
+    [InlineData("freebsd")]
+    [InlineData("rack")]
+    public void UrgentDataIsSentAsFreeBsdDoes(string stack) => Assert.Null(Run(UrgentSend, stack));
+
+    [Fact]
+    public void WrongUrgentPointerIsReported()
+    {
+        var failure = Run(UrgentSend.Replace("> UP. 11:16(5) ack 1 urg 5", "> UP. 11:16(5) ack 1 urg 4", StringComparison.Ordinal));
+        Assert.Contains("live packet field tcp_urg_ptr: expected: 4 (0x4) vs actual: 5 (0x5)", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OobInlineLeavesTheUrgentByteInTheStream()
+    {
+        var script = UrgentReceive
+            .Replace("+0.00 accept(3, ..., ...) = 4", "+0.00 accept(3, ..., ...) = 4\n+0.00 setsockopt(4, SOL_SOCKET, SO_OOBINLINE, [1], 4) = 0", StringComparison.Ordinal);
+        var cut = script.IndexOf("+0.00 recv(4, ..., 1, MSG_OOB) = 1", StringComparison.Ordinal);
+        script = script[..cut] + "+0.00 recv(4, ..., 1, MSG_OOB) = -1 EINVAL (Invalid argument)\n+0.00 recv(4, ..., 100, 0) = 6\n";
+        Assert.Null(Run(script));
+    }
 
     [Fact]
     public void WrongAckIsReportedWithTheScriptLine()

@@ -44,6 +44,9 @@ internal sealed class ImpairedLink : ILink, ITimerHandler
 
     public bool IsUp => _inner.IsUp;
 
+    /// <summary>TCP segmentation offload to advertise (the epair carries super-segments whole); 0 for none.</summary>
+    public int MaxSegmentOffload { get; set; }
+
     public void Attach(IPacketSink? receiver) => _inner.Attach(receiver);
 
     public void Transmit(Packet frame)
@@ -130,6 +133,8 @@ internal sealed class TcpPair
 {
     public static readonly IPv4Address ClientAddress = new(192, 0, 2, 1);
     public static readonly IPv4Address ServerAddress = new(192, 0, 2, 2);
+    public static readonly IPv6Address ClientAddress6 = Sluice.Stack.Tests.Net.TestNet.V6("2001:db8::1");
+    public static readonly IPv6Address ServerAddress6 = Sluice.Stack.Tests.Net.TestNet.V6("2001:db8::2");
 
     public TcpPair(string? block = null, long oneWayDelayNs = 0, int seed = 1)
     {
@@ -143,6 +148,8 @@ internal sealed class TcpPair
         var ib = Server.CreateInterface("epair0b", ServerLink, "epair");
         ia.AddAddress(ClientAddress, 24);
         ib.AddAddress(ServerAddress, 24);
+        ia.AddAddress(ClientAddress6, 64, Sluice.Stack.Interfaces.IPv6AddressFlags.NoDad);
+        ib.AddAddress(ServerAddress6, 64, Sluice.Stack.Interfaces.IPv6AddressFlags.NoDad);
         ia.SetUp(true);
         ib.SetUp(true);
         _ = Client.Tcp; // attach TCP (and its sysctls) until NetStack's constructor does

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Sluice.Cli;
 using Sluice.Pf.Engine;
 using Sluice.Stack;
 using Sluice.Stack.Pfil;
@@ -279,5 +280,47 @@ public sealed class PfSyncookieTests
         Assert.Null(Print("set syncookies adaptive (start 101%)"));
         Assert.Null(Print("set syncookies adaptive (middle 10%)"));
         Assert.Null(Print("set syncookies adaptive (start 10"));
+    }
+
+    [Fact]
+    public void ALabFetchThroughARouterWithSyncookiesCountsTheCookieInPfctlInfo()
+    {
+        var dir = Directory.CreateTempSubdirectory("sluice-cookie-").FullName;
+        var stdout = new StringWriter { NewLine = "\n" };
+        var stderr = new StringWriter { NewLine = "\n" };
+        try
+        {
+            using var lab = new Lab(stdout, stderr);
+            var conf = Path.Combine(dir, "pf.conf");
+            var file = Path.Combine(dir, "x");
+            File.WriteAllText(conf, "set syncookies always\npass all\n");
+            var status = lab.RunScriptText(string.Join('\n',
+                "jail -c name=h1 vnet persist", "jail -c name=h2 vnet persist", "jail -c name=r vnet persist",
+                "ifconfig epair0 create", "ifconfig epair1 create",
+                "ifconfig epair0a vnet h1", "ifconfig epair0b vnet r", "ifconfig epair1a vnet r", "ifconfig epair1b vnet h2",
+                "jexec h1 ifconfig epair0a inet 192.0.2.2/24 up", "jexec r ifconfig epair0b inet 192.0.2.1/24 up",
+                "jexec r ifconfig epair1a inet 198.51.100.1/24 up", "jexec h2 ifconfig epair1b inet 198.51.100.2/24 up",
+                "jexec h1 route add default 192.0.2.1", "jexec h2 route add default 198.51.100.1",
+                "jexec r sysctl net.inet.ip.forwarding=1", $"jexec r pfctl -f {conf}", "jexec r pfctl -e",
+                "jexec h2 httpd -p 80 -g x:1m", $"jexec h1 fetch -q -o {file} http://198.51.100.2/x", ""), "cookie.lab");
+            Assert.True(status == 0, stderr.ToString() + stdout.ToString());
+            Assert.Equal(1 << 20, new FileInfo(file).Length);
+
+            stdout.GetStringBuilder().Clear();
+            Assert.Equal(0, lab.Execute(["jexec", "r", "pfctl", "-vsi"]));
+            var lines = stdout.ToString().Split('\n');
+            var lc = Array.IndexOf(lines, "Limit Counters");
+            Assert.True(lc > 0, stdout.ToString());
+
+            // "  %-25s %14ju " then the rate: one cookie sent and validated on the SYN, no flood detected.
+            Assert.StartsWith($"  {"synfloods detected",-25} {0,14} ", lines[lc + 8], StringComparison.Ordinal);
+            Assert.StartsWith($"  {"syncookies sent",-25} {1,14} ", lines[lc + 9], StringComparison.Ordinal);
+            Assert.StartsWith($"  {"syncookies validated",-25} {1,14} ", lines[lc + 10], StringComparison.Ordinal);
+            Assert.Equal("  mode                      always", lines[lc + 12]);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

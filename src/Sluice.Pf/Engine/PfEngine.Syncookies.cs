@@ -10,8 +10,13 @@ namespace Sluice.Pf.Engine;
 /// <summary><c>set syncookies</c> mode (pf's PF_SYNCOOKIES_*).</summary>
 public enum PfSyncookiesMode
 {
+    /// <summary>pf never answers with a cookie (the default).</summary>
     Never = 0,
+
+    /// <summary>pf answers every inbound SYN with a cookie.</summary>
     Always = 1,
+
+    /// <summary>pf answers with cookies while half-open states are above the start watermark, until the end watermark.</summary>
     Adaptive = 2,
 }
 

@@ -160,17 +160,49 @@ public sealed partial class PfParser
                     var v = Accept("never") ? "never" : Accept("always") ? "always" : Accept("adaptive") ? "adaptive" : throw Syntax();
                     if (AcceptPunct("("))
                     {
-                        while (!T.IsPunct(")"))
+                        // parse.y syncookie_opts: "start N%" (high water) and "end N%" (low water), percent of the state limit.
+                        uint hi = 0, lo = 0;
+                        while (true)
                         {
-                            if (AtEndOfStatement)
+                            var which = T.Kind == PfTokenKind.Word ? T.Text : throw Syntax();
+                            Advance();
+                            var pct = SyncookiePercent();
+                            if (which == "start")
                             {
-                                throw Syntax();
+                                hi = pct;
+                            }
+                            else if (which == "end")
+                            {
+                                lo = pct;
+                            }
+                            else
+                            {
+                                throw Fail("illegal syncookie option");
                             }
 
-                            Advance();
+                            if (AcceptPunct(")"))
+                            {
+                                break;
+                            }
+
+                            SkipComma();
                         }
 
-                        Advance();
+                        // pfctl_cfg_syncookies
+                        if (v != "adaptive")
+                        {
+                            throw Fail("syncookies start/end only apply to adaptive");
+                        }
+
+                        hi = hi == 0 ? 25 : hi;
+                        lo = lo == 0 ? hi / 2 : lo;
+                        if (lo >= hi)
+                        {
+                            throw Fail("start must be higher than end");
+                        }
+
+                        Add("syncookies", string.Create(CultureInfo.InvariantCulture, $"set syncookies adaptive (start {hi}%, end {lo}%)"));
+                        return;
                     }
 
                     Add("syncookies", $"set syncookies {v}");
@@ -332,5 +364,37 @@ public sealed partial class PfParser
                 yield return w;
             }
         }
+    }
+
+    /// <summary>A syncookie watermark: "N%" (one word, or N then %), 0 &lt; N &lt;= 100, truncated as parse.y does.</summary>
+    private uint SyncookiePercent()
+    {
+        if (T.Kind != PfTokenKind.Word)
+        {
+            throw Syntax();
+        }
+
+        var s = Advance().Text;
+        var percent = s.EndsWith('%');
+        if (percent)
+        {
+            s = s[..^1];
+        }
+        else
+        {
+            percent = AcceptPunct("%");
+        }
+
+        if (!percent || !double.TryParse(s, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var val))
+        {
+            throw Fail("percentage expected");
+        }
+
+        if (val <= 0 || val > 100)
+        {
+            throw Fail("illegal percentage value");
+        }
+
+        return (uint)val;
     }
 }

@@ -41,7 +41,7 @@ internal sealed class PfRuleC
     public ulong Evaluations, PacketsIn, PacketsOut, BytesIn, BytesOut, StatesTotal;
     public int StatesCurrent, SourceNodes;
     public uint RoundRobin;
-    public PfScrubActions ScrubActions; // scrub options (scrub rules, or scrub (...) on pass/match rules)
+    public PfRuleActions Actions; // pf_rule_to_actions of this rule: scrub options, queue, rtable, log, dummynet, set prio
 }
 
 /// <summary>An immutable compiled rule set: filter, translation and scrub rules with skip steps computed once.</summary>
@@ -109,7 +109,7 @@ internal sealed class PfCompiler(PfEngine engine)
             IfNegated = r.InterfaceNegated,
             TagId = r.Tag is null ? (ushort)0 : engine.TagId(r.Tag),
             TaggedId = r.Tagged is null ? (ushort)0 : engine.TagId(r.Tagged),
-            ScrubActions = PfScrubActions.From(r.Scrub),
+            Actions = PfRuleActions.From(r),
         };
         if (!r.StateOptions.Timeouts.IsEmpty)
         {

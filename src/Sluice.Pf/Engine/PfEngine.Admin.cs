@@ -60,6 +60,26 @@ public sealed partial class PfEngine
             if (proto == 6)
             {
                 sb.Append("   ").Append(TcpStatePair(src.State, dst.State)).Append('\n');
+                if (verbose > 0)
+                {
+                    // print_seq for both peers; window scale only when both sides scale.
+                    sb.Append("   ");
+                    Seq(sb, src);
+                    var scaled = src.WScale != 0 && dst.WScale != 0;
+                    if (scaled)
+                    {
+                        sb.Append(CultureInfo.InvariantCulture, $" wscale {src.WScale & 0x0f}");
+                    }
+
+                    sb.Append("  ");
+                    Seq(sb, dst);
+                    if (scaled)
+                    {
+                        sb.Append(CultureInfo.InvariantCulture, $" wscale {dst.WScale & 0x0f}");
+                    }
+
+                    sb.Append('\n');
+                }
             }
             else if (proto == 17 || (proto != 1 && proto != 58))
             {
@@ -87,31 +107,110 @@ public sealed partial class PfEngine
                     sb.Append(CultureInfo.InvariantCulture, $", rule {s.Rule.Number}");
                 }
 
-                if (s.Sloppy)
-                {
-                    sb.Append(", sloppy");
-                }
-
-                if (s.SourceNode is not null)
-                {
-                    sb.Append(", source-track");
-                }
-
-                if (s.Log)
-                {
-                    sb.Append(", log");
-                }
-
+                StateFlags(sb, s);
                 sb.Append('\n');
             }
 
             if (verbose > 1)
             {
-                sb.Append(CultureInfo.InvariantCulture, $"   id: {s.Id:x16} creatorid: {HostId:x8}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"   id: {s.Id:x16} creatorid: {HostId:x8}");
+                if (s.Actions.Rtable >= 0)
+                {
+                    sb.Append(CultureInfo.InvariantCulture, $" rtable: {s.Actions.Rtable}");
+                }
+
+                sb.Append('\n');
             }
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>print_seq: <c>[seqlo + seqhi-seqlo]</c>, with <c>(+seqdiff)</c> for a modulated or proxied peer.</summary>
+    private static void Seq(StringBuilder sb, in PfStatePeer p)
+    {
+        sb.Append(CultureInfo.InvariantCulture, $"[{p.SeqLo} + {p.SeqHi - p.SeqLo}]");
+        if (p.SeqDiff != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"(+{p.SeqDiff})");
+        }
+    }
+
+    /// <summary>print_state's -v flags, in its order (sbin/pfctl/pf_print_state.c).</summary>
+    private static void StateFlags(StringBuilder sb, PfState s)
+    {
+        var a = s.Actions;
+        if (s.Rule?.Ast.AllowOpts == true)
+        {
+            sb.Append(", allow-opts");
+        }
+
+        if (s.Sloppy)
+        {
+            sb.Append(", sloppy");
+        }
+
+        if (s.Rule?.Ast.StateOptions.NoSync == true)
+        {
+            sb.Append(", no-sync");
+        }
+
+        if ((a.Flags & PfRuleActions.NoDf) != 0)
+        {
+            sb.Append(", no-df");
+        }
+
+        if ((a.Flags & PfRuleActions.SetTos) != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $", set-tos 0x{a.Tos:x2}");
+        }
+
+        if ((a.Flags & PfRuleActions.RandomId) != 0)
+        {
+            sb.Append(", random-id");
+        }
+
+        if ((a.Flags & PfRuleActions.ScrubTcp) != 0)
+        {
+            sb.Append(", reassemble-tcp");
+        }
+
+        if ((a.Flags & PfRuleActions.SetPrio) != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $", set-prio (0x{a.Prio0:x2} 0x{a.Prio1:x2})");
+        }
+
+        // FreeBSD prints "dummynet queue (...)" only under PFSTATE_DN_IS_QUEUE, which pf_rule_to_actions never sets.
+        if ((a.DnPipe | a.DnRPipe) != 0 && (a.Flags & PfRuleActions.DnIsPipe) != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $", dummynet pipe ({a.DnPipe} {a.DnRPipe})");
+        }
+
+        if (s.SourceNode is not null)
+        {
+            sb.Append(", source-track");
+        }
+
+        var log = (byte)(a.Log | (s.Log ? PfRuleActions.LogOn : 0) | (s.Rule?.Ast.Log.All == true ? PfRuleActions.LogAll : 0));
+        if (log != 0)
+        {
+            sb.Append(", log");
+        }
+
+        if ((log & PfRuleActions.LogAll) != 0)
+        {
+            sb.Append(" (all)");
+        }
+
+        if (a.MinTtl != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $", min-ttl {a.MinTtl}");
+        }
+
+        if (a.MaxMss != 0)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $", max-mss {a.MaxMss}");
+        }
     }
 
     private static void Host(StringBuilder sb, UInt128 addr, ushort port, bool v6)

@@ -454,13 +454,13 @@ public sealed partial class PfEngine
     /// the DSCP bits and keeps ECN, random-id gives an unfragmented IPv4 packet a new id, max-mss clamps a SYN's MSS
     /// option. Checksums are fixed up incrementally; nothing is allocated.
     /// </summary>
-    private void PfScrub(Packet packet, ref PfPacket pd, in PfScrubActions a)
+    private void PfScrub(Packet packet, ref PfPacket pd, in PfRuleActions a)
     {
         var d = packet.Data;
         if (!pd.V6)
         {
             var off = BinaryPrimitives.ReadUInt16BigEndian(d[6..]);
-            if ((a.Flags & PfScrubActions.NoDf) != 0 && (off & 0x4000) != 0)
+            if ((a.Flags & PfRuleActions.NoDf) != 0 && (off & 0x4000) != 0)
             {
                 packet.MakeWritable();
                 d = packet.Data;
@@ -479,7 +479,7 @@ public sealed partial class PfEngine
                 FixIPv4Sum(d, old, BinaryPrimitives.ReadUInt16BigEndian(d[8..]));
             }
 
-            if ((a.Flags & PfScrubActions.SetTos) != 0 && d[1] != (byte)(a.Tos | (d[1] & 0x03)))
+            if ((a.Flags & PfRuleActions.SetTos) != 0 && d[1] != (byte)(a.Tos | (d[1] & 0x03)))
             {
                 packet.MakeWritable();
                 d = packet.Data;
@@ -488,7 +488,7 @@ public sealed partial class PfEngine
                 FixIPv4Sum(d, old, BinaryPrimitives.ReadUInt16BigEndian(d));
             }
 
-            if ((a.Flags & PfScrubActions.RandomId) != 0 && (off & 0x3FFF) == 0)
+            if ((a.Flags & PfRuleActions.RandomId) != 0 && (off & 0x3FFF) == 0)
             {
                 packet.MakeWritable();
                 d = packet.Data;
@@ -506,7 +506,7 @@ public sealed partial class PfEngine
                 packet.Data[7] = a.MinTtl;
             }
 
-            if ((a.Flags & PfScrubActions.SetTos) != 0)
+            if ((a.Flags & PfRuleActions.SetTos) != 0)
             {
                 // The traffic class straddles bytes 0 and 1: DSCP from the rule, ECN kept.
                 d = packet.Data;

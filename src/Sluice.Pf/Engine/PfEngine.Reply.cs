@@ -61,7 +61,7 @@ public sealed partial class PfEngine
         h[..PflogHeaderLength].Clear();
         h[0] = 69;
         h[1] = (byte)((data[0] >> 4) == 6 ? 28 : 2);
-        h[2] = action == PfAction.Pass ? (byte)0 : (byte)1;
+        h[2] = action switch { PfAction.Pass => 0, PfAction.Match => 12, _ => 1 }; // PF_PASS, PF_MATCH, PF_DROP
         h[3] = (byte)reason;
         System.Text.Encoding.ASCII.GetBytes(ifp.Name.AsSpan(0, Math.Min(15, ifp.Name.Length)), h[4..20]);
         if (anchor is not null)

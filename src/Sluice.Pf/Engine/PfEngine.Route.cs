@@ -27,15 +27,15 @@ public sealed partial class PfEngine : IDummynetClient
     /// (pf_dummynet). <paramref name="stateInbound"/> is the direction of the packet that created the state (or of this
     /// packet without a state): a packet the other way is a reply.
     /// </summary>
-    private PfilVerdict AfterPass(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket pd, PfRuleC? r, bool stateInbound)
+    private PfilVerdict AfterPass(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket pd, PfRuleC? r, bool stateInbound, in PfRuleActions act)
     {
-        if (r is null)
+        if (_syncookieReplay)
         {
-            return PfilVerdict.Pass;
+            return PfilVerdict.Pass; // the SYN rebuilt from a cookie only creates the state; it goes nowhere
         }
 
-        var a = r.Ast;
-        if (a.Route != PfRouteType.None && !a.RoutePool.Addresses.IsEmpty && _routeDepth == 0)
+        var a = r?.Ast;
+        if (a is not null && a.Route != PfRouteType.None && !a.RoutePool.Addresses.IsEmpty && _routeDepth == 0)
         {
             // pf_route: dup-to copies every packet; route-to takes packets in the rule's direction, reply-to the others.
             var ruleDirection = a.Direction == (inbound ? PfDirection.In : PfDirection.Out);
@@ -47,26 +47,29 @@ public sealed partial class PfEngine : IDummynetClient
                     _whole6Copy = copy; // the copy of a reassembled datagram leaves as fragments too
                 }
 
-                RouteVia(copy, ifp, inbound, pd.V6, r, filterOut: false);
+                RouteVia(copy, ifp, inbound, pd.V6, r!, filterOut: false);
                 _whole6Copy = null;
             }
             else if ((a.Route == PfRouteType.RouteTo) == ruleDirection)
             {
-                RouteVia(packet, ifp, inbound, pd.V6, r, filterOut: true);
+                RouteVia(packet, ifp, inbound, pd.V6, r!, filterOut: true);
                 return PfilVerdict.Consumed;
             }
         }
 
-        if ((a.DnPipe | a.DnRPipe) != 0 && packet.DummynetCookie == 0)
+        if ((act.DnPipe | act.DnRPipe) != 0 && packet.DummynetCookie == 0)
         {
-            // pf_pdesc_to_dnflow: the rule's direction (the state's for "in and out" rules) uses the first pipe, the
-            // other direction the second; without a second pipe, replies are not shaped.
-            var primaryInbound = a.Direction == PfDirection.Both ? stateInbound : a.Direction == PfDirection.In;
-            var pipe = inbound == primaryInbound ? a.DnPipe : a.DnRPipe;
+            // pf_pdesc_to_dnflow: the deciding rule's direction (the state's for "in and out" rules and for the default
+            // rule) uses the first pipe, the other direction the second; the pipes come from the match rules and the
+            // deciding rule (pf_rule_to_actions). Without a second pipe, replies are not shaped.
+            var dir = a?.Direction ?? PfDirection.Both;
+            var primaryInbound = dir == PfDirection.Both ? stateInbound : dir == PfDirection.In;
+            var pipe = inbound == primaryInbound ? act.DnPipe : act.DnRPipe;
             if (pipe != 0)
             {
+                var isPipe = (act.Flags & PfRuleActions.DnIsPipe) != 0;
                 var info = new DnPacketInfo(inbound ? PfilDirection.In : PfilDirection.Out, ifp.Index, pd.V6, DummynetCookie | (uint)pipe);
-                DummynetInstance.Of(_stack).Enqueue(pipe, !a.DnIsPipe, packet, info, this);
+                DummynetInstance.Of(_stack).Enqueue(pipe, !isPipe, packet, info, this);
                 return PfilVerdict.Consumed;
             }
         }

@@ -61,7 +61,7 @@ public sealed partial class PfEngine
 
         if (r is not null)
         {
-            ctx.Actions.Merge(r.ScrubActions);
+            ctx.Actions.Merge(r.Actions);
         }
 
         Counters[(int)PfReason.Match]++;
@@ -93,31 +93,31 @@ public sealed partial class PfEngine
         if (!keep || pd.Fragment || (pd.IcmpError && pd.Proto is PfPacket.Icmp or PfPacket.Icmp6)
             || (pd.Proto is PfPacket.Icmp or PfPacket.Icmp6 && !PfPacket.IsIcmpQuery(pd.V6, pd.IcmpType)))
         {
-            if (!ctx.Actions.IsEmpty)
+            if (ctx.Actions.HasScrub)
             {
                 PfScrub(packet, ref pd, ctx.Actions);
             }
 
-            return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
+            return AfterPass(packet, ifp, inbound, ref pd, r, inbound, ctx.Actions);
         }
 
-        var reason = CreateState(packet, ifp, inbound, ref orig, ref pd, r ?? nr!, nr, ctx.Anchor, ctx.Tag, ctx.Actions);
+        var reason = CreateState(packet, ifp, inbound, ref orig, ref pd, r ?? nr!, nr, ctx.Anchor, ctx.Tag, ctx.Actions, ctx.LogAllMatches);
         if (reason != PfReason.Match)
         {
             Counters[(int)reason]++;
             return PfilVerdict.Drop;
         }
 
-        if (!ctx.Actions.IsEmpty)
+        if (ctx.Actions.HasScrub)
         {
             PfScrub(packet, ref pd, ctx.Actions);
         }
 
-        return AfterPass(packet, ifp, inbound, ref pd, r, inbound);
+        return AfterPass(packet, ifp, inbound, ref pd, r, inbound, ctx.Actions);
     }
 
     /// <summary>pf_create_state: keys, limits, source tracking and the initial TCP window.</summary>
-    private PfReason CreateState(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket orig, ref PfPacket pd, PfRuleC r, PfRuleC? nr, PfRuleC? anchor, ushort tag, PfScrubActions actions)
+    private PfReason CreateState(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket orig, ref PfPacket pd, PfRuleC r, PfRuleC? nr, PfRuleC? anchor, ushort tag, PfRuleActions actions, PfRuleC[]? logAllMatches)
     {
         var opts = r.Ast.StateOptions;
         if (opts.MaxStates != 0 && r.StatesCurrent >= opts.MaxStates)
@@ -185,7 +185,8 @@ public sealed partial class PfEngine
             Expire = Now,
             Id = _nextId++,
             Sloppy = opts.Sloppy,
-            Log = r.Ast.Log.Enabled,
+            Log = r.Ast.Log.Enabled || actions.Log != 0,
+            LogAllMatches = logAllMatches,
             Tag = tag,
             SourceNode = sn,
             RuleTimeouts = r.Timeouts,
@@ -233,10 +234,10 @@ public sealed partial class PfEngine
 
                     if (pd.TcpNorm)
                     {
-                        s.Actions.Flags |= PfScrubActions.ScrubTcp;
+                        s.Actions.Flags |= PfRuleActions.ScrubTcp;
                     }
 
-                    if ((s.Actions.Flags & PfScrubActions.ScrubTcp) != 0)
+                    if ((s.Actions.Flags & PfRuleActions.ScrubTcp) != 0)
                     {
                         // pf_create_state: scrub the initiator from its first segment on.
                         NormalizeTcpInit(packet, ref pd, ref s.Src);
@@ -279,9 +280,11 @@ public sealed partial class PfEngine
             sn.States++;
         }
 
-        if (pd.Proto == PfPacket.Tcp && r.Ast.KeepState == PfKeepState.Synproxy && (pd.TcpFlags & 0x12) == 0x02)
+        TrackHalfOpen(s);
+        if (pd.Proto == PfPacket.Tcp && r.Ast.KeepState == PfKeepState.Synproxy && (pd.TcpFlags & 0x12) == 0x02 && !_syncookieReplay)
         {
             SynproxyStart(s, packet, ref pd);
+            SyncHalfOpen(s);
             return PfReason.Synproxy;
         }
 
@@ -303,6 +306,12 @@ public sealed partial class PfEngine
         _states.RemoveAt(_states.Count - 1);
         s.ListIndex = -1;
         Removals++;
+        if (s.HalfOpen)
+        {
+            s.HalfOpen = false;
+            _halfOpen--;
+        }
+
         if (s.Rule is not null)
         {
             s.Rule.StatesCurrent--;

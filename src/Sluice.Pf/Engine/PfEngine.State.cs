@@ -171,7 +171,7 @@ public sealed partial class PfEngine
     {
         const byte Fin = 0x01, Syn = 0x02, Rst = 0x04, AckF = 0x10;
         reason = PfReason.Match;
-        if (((s.Actions.Flags & PfScrubActions.ScrubTcp) != 0 || dst.Scrub) && !src.Scrub)
+        if (((s.Actions.Flags & PfRuleActions.ScrubTcp) != 0 || dst.Scrub) && !src.Scrub)
         {
             NormalizeTcpInit(packet, ref pd, ref src); // the responder's first segment
         }

@@ -69,7 +69,12 @@ public sealed partial class PfEngine
     public string? LogInterface => _logInterface;
 
     /// <summary><c>set syncookies</c> mode: never, always or adaptive.</summary>
-    public string SyncookiesMode { get; private set; } = "never";
+    public string SyncookiesMode => Syncookies switch
+    {
+        PfSyncookiesMode.Always => "always",
+        PfSyncookiesMode.Adaptive => "adaptive",
+        _ => "never",
+    };
 
     /// <summary>
     /// The host id (pf_status.hostid, also the states' creatorid): <c>set hostid</c> when given, else one derived from
@@ -120,7 +125,7 @@ public sealed partial class PfEngine
     {
         var before = _logInterface;
         _logInterface = null;
-        SyncookiesMode = "never";
+        string[]? cookies = null;
         _hostIdSet = null;
         foreach (var o in rs.Statements)
         {
@@ -136,13 +141,22 @@ public sealed partial class PfEngine
                     _logInterface = p[2] == "none" ? null : p[2];
                     break;
                 case "syncookies" when p.Length >= 3:
-                    SyncookiesMode = p[2];
+                    cookies = p;
                     break;
                 case "hostid" when p.Length >= 3 && p[2].StartsWith("0x", StringComparison.Ordinal)
                     && uint.TryParse(p[2].AsSpan(2), System.Globalization.NumberStyles.HexNumber, null, out var id):
                     _hostIdSet = id;
                     break;
             }
+        }
+
+        if (cookies is null)
+        {
+            ConfigureSyncookies(PfSyncookiesMode.Never, 25, 12);
+        }
+        else
+        {
+            LoadSyncookies(cookies);
         }
 
         if (before != _logInterface)

@@ -157,12 +157,30 @@ public sealed partial class PfEngine
     /// <summary>pf_send_tcp: a TCP segment pf makes itself, with an MSS option when <paramref name="mss"/> is set.</summary>
     private void SendTcp(bool v6, UInt128 src, UInt128 dst, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort win, ushort mss, bool generated)
     {
+        var p = BuildTcp(v6, src, dst, sport, dport, seq, ack, flags, win, mss, 0);
+        if (generated)
+        {
+            Emit(p, v6);
+        }
+        else if (v6)
+        {
+            _stack.OutputIPv6Raw(p);
+        }
+        else
+        {
+            _stack.OutputIPv4Raw(p);
+        }
+    }
+
+    /// <summary>pf_build_tcp: an IPv4/IPv6 TCP segment in a pooled packet the caller owns (TTL 0 means the default).</summary>
+    private Packet BuildTcp(bool v6, UInt128 src, UInt128 dst, ushort sport, ushort dport, uint seq, uint ack, byte flags, ushort win, ushort mss, byte ttl)
+    {
         var hl = v6 ? 40 : 20;
         var tl = mss != 0 ? 24 : 20;
         var p = _stack.Pool.Rent(hl + tl);
         var d = p.Data;
         d.Clear();
-        WriteIpHeader(d, v6, src, dst, PfPacket.Tcp, tl, 0);
+        WriteIpHeader(d, v6, src, dst, PfPacket.Tcp, tl, ttl);
         var t = d[hl..];
         BinaryPrimitives.WriteUInt16BigEndian(t, sport);
         BinaryPrimitives.WriteUInt16BigEndian(t[2..], dport);
@@ -180,17 +198,6 @@ public sealed partial class PfEngine
 
         var sum = PseudoSum(d, v6, PfPacket.Tcp, tl);
         BinaryPrimitives.WriteUInt16BigEndian(t[16..], Checksum.Fold(Checksum.Add(t[..tl], sum)));
-        if (generated)
-        {
-            Emit(p, v6);
-        }
-        else if (v6)
-        {
-            _stack.OutputIPv6Raw(p);
-        }
-        else
-        {
-            _stack.OutputIPv4Raw(p);
-        }
+        return p;
     }
 }

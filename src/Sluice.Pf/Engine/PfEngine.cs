@@ -25,6 +25,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
     private readonly NetStack _stack;
     private readonly Timer _purgeTimer;
+    private readonly Timer _cookieTimer;
     private readonly Dictionary<string, PfTableRef> _tableRefs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ushort> _tags = new(StringComparer.Ordinal);
     private readonly Dictionary<PfStateKey, PfState> _wire = [];
@@ -45,6 +46,7 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         Instance = pf;
         _stack = pf.Stack;
         _purgeTimer = new Timer(this);
+        _cookieTimer = new Timer(this);
         LoadOptions(PfRuleset.Empty);
     }
 
@@ -225,6 +227,12 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
     /// <summary>The purge thread: removes expired states and source nodes (one reusable timer).</summary>
     public void OnTimer(Timer timer)
     {
+        if (timer == _cookieTimer)
+        {
+            SyncookieRotate();
+            return;
+        }
+
         Purge();
         if (_stack.Pfil.IndexOf(this) >= 0)
         {
@@ -459,6 +467,13 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
     /// <summary>pf_test after normalization: TCP normalization, states, rules, then the scrub rule's rewrites.</summary>
     private PfilVerdict TestNormalized(Packet packet, NetworkInterface ifp, bool inbound, ref PfPacket pd, PfRuleC? scrub, bool haveScrub)
     {
+        // pf_test: an inbound SYN is answered with a syncookie before anything else while cookies are on; no state.
+        if (inbound && pd.Proto == PfPacket.Tcp && !pd.Fragment && (pd.TcpFlags & (SynF | AckFlag | RstF)) == SynF && SynfloodCheck())
+        {
+            SyncookieSend(packet, ref pd);
+            return PfilVerdict.Drop;
+        }
+
         var scrubbing = haveScrub ? scrub is not null && scrub.Ast.Action == PfAction.Scrub : true;
         if (pd.Proto == PfPacket.Tcp && !pd.Fragment && scrubbing && !NormalizeTcp(packet, ref pd))
         {
@@ -467,12 +482,12 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         }
 
         // pf_normalize_tcp: a scrub rule's "reassemble tcp" marks the packet (PFDESC_TCP_NORM) for the state it creates.
-        pd.TcpNorm = haveScrub && scrubbing && (scrub!.ScrubActions.Flags & PfScrubActions.ScrubTcp) != 0;
+        pd.TcpNorm = haveScrub && scrubbing && (scrub!.Actions.Flags & PfRuleActions.ScrubTcp) != 0;
 
         var verdict = Test(packet, ifp, inbound, ref pd);
-        if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && !scrub!.ScrubActions.IsEmpty)
+        if (verdict == PfilVerdict.Pass && haveScrub && scrubbing && scrub!.Actions.HasScrub)
         {
-            PfScrub(packet, ref pd, scrub.ScrubActions);
+            PfScrub(packet, ref pd, scrub.Actions);
         }
 
         return verdict;
@@ -495,6 +510,11 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             };
             if (found)
             {
+                if (s is not null && s.HalfOpen)
+                {
+                    SyncHalfOpen(s);
+                }
+
                 if (action != PfAction.Pass)
                 {
                     Counters[(int)reason]++;
@@ -522,16 +542,32 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
                         }
                     }
 
-                    if (!s.Actions.IsEmpty)
+                    if (s.LogAllMatches is { } lm)
+                    {
+                        // pf_test: every match rule of the state with log (all) logs each of its packets.
+                        foreach (var m in lm)
+                        {
+                            LogPacket(packet, ifp, inbound, m, PfAction.Pass, PfReason.Match, s.AnchorRule);
+                        }
+                    }
+
+                    if (s.Actions.HasScrub)
                     {
                         PfScrub(packet, ref pd, s.Actions);
                     }
 
-                    return AfterPass(packet, ifp, inbound, ref pd, s.Rule, s.Inbound);
+                    return AfterPass(packet, ifp, inbound, ref pd, s.Rule, s.Inbound, s.Actions);
                 }
 
                 return PfilVerdict.Pass;
             }
+        }
+
+        // pf_test: an ACK without a state may carry a cookie pf sent; then the SYN is rebuilt and the connection made.
+        if (inbound && pd.Proto == PfPacket.Tcp && !pd.Fragment && (pd.TcpFlags & (SynF | AckFlag | RstF)) == AckFlag
+            && (_cookieInflight[0] | _cookieInflight[1]) != 0 && SyncookieValidate(ref pd))
+        {
+            return SyncookieReplay(packet, ifp, ref pd);
         }
 
         return TestRule(packet, ifp, inbound, ref pd);
@@ -605,7 +641,8 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
         public PfRuleC? Anchor;
         public ushort Tag;
         public bool Quick;
-        public PfScrubActions Actions; // accumulated from matching match rules (pf_rule_to_actions)
+        public PfRuleActions Actions; // accumulated from matching match rules (pf_rule_to_actions)
+        public PfRuleC[]? LogAllMatches; // match rules with log (all): pf logs every packet of the state for them
     }
 
     /// <summary>
@@ -703,7 +740,23 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
             if (a.Action == PfAction.Match)
             {
-                ctx.Actions.Merge(r.ScrubActions);
+                // pf_test_rule: a match rule's actions apply now, and a match rule with log logs the packet now.
+                ctx.Actions.Merge(r.Actions);
+                if (a.Log.Enabled)
+                {
+                    LogPacket(packet, ifp, inbound, r, PfAction.Match, PfReason.Match, anchor);
+                    if (a.Log.All)
+                    {
+                        ctx.LogAllMatches = ctx.LogAllMatches is null ? [r] : [.. ctx.LogAllMatches, r];
+                    }
+                }
+
+                if (a.Quick)
+                {
+                    ctx.Quick = true;
+                    return;
+                }
+
                 i++;
                 continue;
             }
@@ -745,6 +798,12 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
         if (a.Tos != 0 && a.Tos != pd.Tos)
         {
+            return false;
+        }
+
+        if (a.Prio != 0)
+        {
+            // pf_match_ieee8021q_pcp: only a packet with an 802.1Q priority tag can match, and no packet here has one.
             return false;
         }
 

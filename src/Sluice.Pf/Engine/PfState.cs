@@ -87,7 +87,9 @@ internal sealed class PfState
     public int ListIndex = -1;
     public uint[]? RuleTimeouts;
     public ushort ProxyMss; // synproxy: the MSS pf announced to the client and asks the server for
-    public PfScrubActions Actions; // scrub (...) of the match rules and the rule (pf_kstate.act), for every packet
+    public PfRuleActions Actions; // pf_kstate.act: the match rules' and the rule's actions, for every packet
+    public PfRuleC[]? LogAllMatches; // match rules with log (all)
+    public bool HalfOpen; // counted in pf_status.states_halfopen
 }
 
 /// <summary>A source-tracking node (pf's <c>pf_ksrc_node</c>): per source address, per rule or global.</summary>

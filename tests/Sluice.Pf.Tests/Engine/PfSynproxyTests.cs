@@ -12,9 +12,9 @@ public sealed class PfSynproxyTests
 {
     private const string Conf = "pass out all\npass in on $ext_if proto tcp to port 22 synproxy state\n";
 
-    private static byte[] Bytes(int n, int seed) => [.. Enumerable.Range(0, n).Select(i => (byte)((i * 31) + seed))];
+    internal static byte[] Bytes(int n, int seed) => [.. Enumerable.Range(0, n).Select(i => (byte)((i * 31) + seed))];
 
-    private static TcpSocket Listener(NetStack s, bool v6 = false)
+    internal static TcpSocket Listener(NetStack s, bool v6 = false)
     {
         var l = s.OpenTcp(v6);
         Assert.Equal(Errno.None, v6 ? l.Bind(IPv6Address.Any, 22) : l.Bind(IPv4Address.Any, 22));
@@ -22,7 +22,7 @@ public sealed class PfSynproxyTests
         return l;
     }
 
-    private static byte[] Pump(PfNet net, TcpSocket from, TcpSocket to, byte[] data)
+    internal static byte[] Pump(PfNet net, TcpSocket from, TcpSocket to, byte[] data)
     {
         var got = new List<byte>();
         var sent = 0;
@@ -112,7 +112,7 @@ public sealed class PfSynproxyTests
         client.Dispose();
     }
 
-    private static void SpoofedSyn(PfNet net, int i)
+    internal static void SpoofedSyn(PfNet net, int i)
     {
         var p = net.Loop.Pool.Rent(40);
         var d = p.Data;

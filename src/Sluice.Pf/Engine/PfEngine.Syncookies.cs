@@ -3,6 +3,7 @@ using System.Numerics;
 using Sluice.Stack.Buffers;
 using Sluice.Stack.Interfaces;
 using Sluice.Stack.Pfil;
+using Sluice.Wire;
 using Timer = Sluice.Stack.Time.Timer;
 
 namespace Sluice.Pf.Engine;
@@ -297,62 +298,8 @@ public sealed partial class PfEngine
         BinaryPrimitives.WriteUInt32LittleEndian(m[(n + 4)..], seq);
         m[n + 8] = cookie;
         var g = cookie & 1;
-        var h = SipHash24(_cookieKey[2 * g], _cookieKey[(2 * g) + 1], m[..(n + 9)]);
+        var h = SipHash.Hash24(_cookieKey[2 * g], _cookieKey[(2 * g) + 1], m[..(n + 9)]);
         return (uint)h ^ (uint)(h >> 32);
-    }
-
-    /// <summary>SipHash-2-4 (Aumasson and Bernstein) of <paramref name="data"/> with the key (k0, k1) read little-endian.</summary>
-    internal static ulong SipHash24(ulong k0, ulong k1, ReadOnlySpan<byte> data)
-    {
-        var v0 = k0 ^ 0x736f6d6570736575UL;
-        var v1 = k1 ^ 0x646f72616e646f6dUL;
-        var v2 = k0 ^ 0x6c7967656e657261UL;
-        var v3 = k1 ^ 0x7465646279746573UL;
-        var i = 0;
-        for (; i + 8 <= data.Length; i += 8)
-        {
-            var mi = BinaryPrimitives.ReadUInt64LittleEndian(data[i..]);
-            v3 ^= mi;
-            SipRound(ref v0, ref v1, ref v2, ref v3);
-            SipRound(ref v0, ref v1, ref v2, ref v3);
-            v0 ^= mi;
-        }
-
-        var last = (ulong)(data.Length & 0xff) << 56;
-        for (var j = 0; i + j < data.Length; j++)
-        {
-            last |= (ulong)data[i + j] << (8 * j);
-        }
-
-        v3 ^= last;
-        SipRound(ref v0, ref v1, ref v2, ref v3);
-        SipRound(ref v0, ref v1, ref v2, ref v3);
-        v0 ^= last;
-        v2 ^= 0xff;
-        for (var r = 0; r < 4; r++)
-        {
-            SipRound(ref v0, ref v1, ref v2, ref v3);
-        }
-
-        return v0 ^ v1 ^ v2 ^ v3;
-    }
-
-    private static void SipRound(ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
-    {
-        v0 += v1;
-        v1 = BitOperations.RotateLeft(v1, 13);
-        v1 ^= v0;
-        v0 = BitOperations.RotateLeft(v0, 32);
-        v2 += v3;
-        v3 = BitOperations.RotateLeft(v3, 16);
-        v3 ^= v2;
-        v0 += v3;
-        v3 = BitOperations.RotateLeft(v3, 21);
-        v3 ^= v0;
-        v2 += v1;
-        v1 = BitOperations.RotateLeft(v1, 17);
-        v1 ^= v2;
-        v2 = BitOperations.RotateLeft(v2, 32);
     }
 
     private static bool IsHalfOpen(PfState s) =>

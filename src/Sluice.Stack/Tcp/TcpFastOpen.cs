@@ -5,6 +5,7 @@ using System.Text;
 using Sluice.Stack.Sockets;
 using Sluice.Stack.Sysctl;
 using Sluice.Stack.Time;
+using Sluice.Wire;
 
 namespace Sluice.Stack.Tcp;
 
@@ -305,7 +306,7 @@ public sealed class TcpFastOpen
             n = 4;
         }
 
-        BinaryPrimitives.WriteUInt64LittleEndian(cookie, SipHash24(_key, addr[..n]));
+        BinaryPrimitives.WriteUInt64LittleEndian(cookie, SipHash.Hash24(_key, addr[..n]));
     }
 
     /// <summary>tcp_fastopen_check_cookie: a cookie of this server's length that matches, or any non-empty one with acceptany.</summary>
@@ -329,59 +330,5 @@ public sealed class TcpFastOpen
         Span<byte> expected = stackalloc byte[CookieLength];
         MakeCookie(client, expected);
         return expected.SequenceEqual(cookie);
-    }
-
-    /// <summary>SipHash-2-4 (Aumasson and Bernstein) of <paramref name="data"/> under a 16-byte key.</summary>
-    internal static ulong SipHash24(ReadOnlySpan<byte> key, ReadOnlySpan<byte> data)
-    {
-        var k0 = BinaryPrimitives.ReadUInt64LittleEndian(key);
-        var k1 = BinaryPrimitives.ReadUInt64LittleEndian(key[8..]);
-        ulong v0 = 0x736f6d6570736575UL ^ k0, v1 = 0x646f72616e646f6dUL ^ k1, v2 = 0x6c7967656e657261UL ^ k0, v3 = 0x7465646279746573UL ^ k1;
-        var blocks = data.Length / 8;
-        for (var i = 0; i < blocks; i++)
-        {
-            var m = BinaryPrimitives.ReadUInt64LittleEndian(data[(i * 8)..]);
-            v3 ^= m;
-            Round(ref v0, ref v1, ref v2, ref v3);
-            Round(ref v0, ref v1, ref v2, ref v3);
-            v0 ^= m;
-        }
-
-        var last = (ulong)data.Length << 56;
-        var tail = data[(blocks * 8)..];
-        for (var i = 0; i < tail.Length; i++)
-        {
-            last |= (ulong)tail[i] << (8 * i);
-        }
-
-        v3 ^= last;
-        Round(ref v0, ref v1, ref v2, ref v3);
-        Round(ref v0, ref v1, ref v2, ref v3);
-        v0 ^= last;
-        v2 ^= 0xff;
-        for (var i = 0; i < 4; i++)
-        {
-            Round(ref v0, ref v1, ref v2, ref v3);
-        }
-
-        return v0 ^ v1 ^ v2 ^ v3;
-    }
-
-    private static void Round(ref ulong v0, ref ulong v1, ref ulong v2, ref ulong v3)
-    {
-        v0 += v1;
-        v1 = BitOperations.RotateLeft(v1, 13);
-        v1 ^= v0;
-        v0 = BitOperations.RotateLeft(v0, 32);
-        v2 += v3;
-        v3 = BitOperations.RotateLeft(v3, 16);
-        v3 ^= v2;
-        v0 += v3;
-        v3 = BitOperations.RotateLeft(v3, 21);
-        v3 ^= v0;
-        v2 += v1;
-        v1 = BitOperations.RotateLeft(v1, 17);
-        v1 ^= v2;
-        v2 = BitOperations.RotateLeft(v2, 32);
     }
 }

@@ -20,17 +20,6 @@ public sealed class PfSyncookieTests
     private static bool IsSyn(byte[] f) => f.Length >= 54 && f[23] == 6 && (f[47] & 0x12) == 0x02;
 
     [Fact]
-    public void SipHashMatchesTheReferenceVectors()
-    {
-        // SipHash-2-4 paper, appendix A and vectors.h: key 00..0f; the empty message and the 15-byte message 00..0e.
-        var k0 = 0x0706050403020100UL;
-        var k1 = 0x0f0e0d0c0b0a0908UL;
-        Assert.Equal(0x726fdb47dd0e0e31UL, PfEngine.SipHash24(k0, k1, []));
-        var m = Enumerable.Range(0, 15).Select(i => (byte)i).ToArray();
-        Assert.Equal(0xa129ca6149be45e5UL, PfEngine.SipHash24(k0, k1, m));
-    }
-
-    [Fact]
     public void AFloodOf500SpoofedSynsMakesNoStateAndNeverReachesTheServerWhileARealClientConnects()
     {
         var net = new PfNet();

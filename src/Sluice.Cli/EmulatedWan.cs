@@ -14,8 +14,9 @@ namespace Sluice.Cli;
 /// Topology: client 192.0.2.2 — (192.0.2.1) router (198.51.100.1) — server 198.51.100.2. Pipe 1 carries client→server
 /// traffic, pipe 2 server→client. The server jail runs whatever <see cref="Execute"/> starts in it
 /// (<c>jexec server httpd -p 80 -g file:1m</c>), or a TcpSocket of the test's own on <see cref="Server"/>.
-/// Drive the loop with <see cref="Run{T}"/>: it runs on the calling thread and lets the HttpClient's continuations post
-/// their work before virtual time moves on.
+/// Drive the loop with <see cref="Run{T}(Func{Task{T}}, TimeSpan)"/> on the calling thread, or run it on a dedicated
+/// thread (<c>wan.Loop.Run(token)</c>) and await the client anywhere: virtual time waits for the client's code between its
+/// operations (<see cref="EventLoop"/>), so virtual durations are exact and the same on every run.
 /// </remarks>
 public sealed class EmulatedWan : IDisposable
 {
@@ -90,12 +91,28 @@ public sealed class EmulatedWan : IDisposable
     /// <summary>An HttpClient whose connections go over the client stack's TCP.</summary>
     public HttpClient CreateHttpClient() => new(new SocketsHttpHandler { ConnectCallback = SluiceConnect.For(Client), UseProxy = false });
 
-    /// <summary>Runs the loop until <paramref name="task"/> completes and returns its result.</summary>
-    /// <exception cref="TimeoutException">The task did not complete within <paramref name="virtualTimeout"/> of virtual time.</exception>
+    /// <summary>
+    /// Runs <paramref name="body"/> as foreign work of the loop (<see cref="EventLoop.RunForeign{T}"/>) and drives the
+    /// loop on the calling thread until it completes; returns its result. Virtual durations measured inside the body
+    /// (<see cref="Now"/> before and after an <c>await</c>) are the same on every run.
+    /// </summary>
+    /// <exception cref="TimeoutException">The body did not complete within <paramref name="virtualTimeout"/> of virtual
+    /// time, or the loop's foreign watchdog fired (the body blocked, or awaited something that is not on the loop).</exception>
+    public T Run<T>(Func<Task<T>> body, TimeSpan virtualTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return Run(Lab.Loop.RunForeign(body), virtualTimeout);
+    }
+
+    /// <summary>Drives the loop on the calling thread until <paramref name="task"/> completes and returns its result.</summary>
+    /// <remarks>Prefer <see cref="Run{T}(Func{Task{T}}, TimeSpan)"/>: a task started on the test thread runs its first steps
+    /// outside the loop's foreign context.</remarks>
+    /// <exception cref="TimeoutException">The task did not complete within <paramref name="virtualTimeout"/> of virtual
+    /// time, or the loop's foreign watchdog fired.</exception>
     public T Run<T>(Task<T> task, TimeSpan virtualTimeout)
     {
         ArgumentNullException.ThrowIfNull(task);
-        if (!SluiceConnect.RunUntilCompleted(Lab.Loop, task, virtualTimeout.Ticks * 100, TimeSpan.FromMinutes(2)))
+        if (!Lab.Loop.RunUntilCompleted(task, virtualTimeout.Ticks * 100))
         {
             throw new TimeoutException($"the task did not complete within {virtualTimeout} of virtual time");
         }

@@ -208,7 +208,7 @@ internal sealed class DnSchedInstance : ITimerHandler
 
     /// <summary>Starts transmitting packets while the link is free at <paramref name="now"/>.</summary>
     /// <remarks>
-    /// A link timer that fires late (real time: the loop sleeps in whole milliseconds, the host schedules late) catches
+    /// A link timer that fires late (real time: the host wakes the loop late) catches
     /// up: the packets whose start time has passed go out at once, as dummynet does on each tick, so the long-run rate
     /// stays exact. Only a link that was idle restarts its clock at <paramref name="now"/>.
     /// </remarks>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Http;
 using System.Net.Sockets;
 using Sluice.Stack.Tcp;
@@ -12,18 +11,15 @@ namespace Sluice.Stack.Sockets;
 /// </summary>
 /// <remarks>
 /// Each connection is a <see cref="TcpStream"/>; the callback may be called on any thread and marshals onto the
-/// stack's loop. Hosts must be numeric unless a <c>resolve</c> function is given.
+/// stack's loop as a <see cref="ForeignOperation{T}"/>. Hosts must be numeric unless a <c>resolve</c> function is given.
 /// <para>Real time: run the loop on its own thread (<see cref="EventLoop.Run"/>) and use the client anywhere.</para>
-/// <para>Virtual time: start the request without awaiting it, then drive the loop on the test thread with
-/// <see cref="RunUntilCompleted"/>. The plain <c>loop.RunUntil(() =&gt; task.IsCompleted, timeout)</c> is not enough
-/// here: the client's continuations run on the thread pool, and when the loop finds no work and no timer it jumps to
-/// the timeout before they have posted their next read or write.</para>
+/// <para>Virtual time: start the request with <see cref="EventLoop.RunForeign{T}"/> and drive the loop on the test
+/// thread with <see cref="EventLoop.RunUntilCompleted"/>, or run the loop on a dedicated thread with
+/// <see cref="EventLoop.Run"/> and await the request anywhere. Either way virtual time waits for the client's code
+/// between its operations, so virtual durations are the same on every run.</para>
 /// </remarks>
 public static class SluiceConnect
 {
-    // Largest jump of virtual time RunUntilCompleted makes while other threads may still be about to post.
-    private const long MaxStep = 10 * Nanos.PerMillisecond;
-
     /// <summary>A connect callback that opens Sluice TCP connections on <paramref name="stack"/>.</summary>
     /// <param name="stack">The VNET whose TCP carries the connections.</param>
     /// <param name="resolve">Maps a host name to an address (null: numeric hosts only).</param>
@@ -53,9 +49,8 @@ public static class SluiceConnect
         }
 
         var loop = stack.Loop;
-        var done = new TaskCompletionSource<Stream>(TaskCreationOptions.RunContinuationsAsynchronously);
         TcpSocket? socket = null;
-        loop.PostFromAnyThread(_ =>
+        var operation = loop.StartForeign<Stream>(op =>
         {
             var s = stack.OpenTcp(address.IsIPv6);
             socket = s;
@@ -63,12 +58,15 @@ public static class SluiceConnect
             {
                 c.Connected = null;
                 c.Closed = null;
-                done.TrySetResult(new TcpStream(c, loop));
+                if (!op.TrySetResult(new TcpStream(c, loop)))
+                {
+                    c.Abort();
+                }
             };
             s.Closed = (c, error) =>
             {
                 c.Close();
-                done.TrySetException(new SocketException((int)ToSocketError(error == Errno.None ? Errno.ECONNREFUSED : error), ErrnoText.Describe(error)));
+                op.TrySetException(new SocketException((int)ToSocketError(error == Errno.None ? Errno.ECONNREFUSED : error), ErrnoText.Describe(error)));
             };
             var e = s.Connect(new InetEndpoint(address, port));
             if (e is Errno.EINPROGRESS)
@@ -83,78 +81,22 @@ public static class SluiceConnect
             }
 
             s.Close();
-            done.TrySetException(new SocketException((int)ToSocketError(e), ErrnoText.Describe(e)));
+            op.TrySetException(new SocketException((int)ToSocketError(e), ErrnoText.Describe(e)));
         });
 
         if (cancel.CanBeCanceled)
         {
             var registration = cancel.Register(() => loop.PostFromAnyThread(_ =>
             {
-                if (done.TrySetCanceled(cancel))
+                if (operation.TrySetCanceled(cancel))
                 {
                     socket?.Abort();
                 }
             }));
-            done.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            operation.Task.ContinueWith(_ => registration.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
-        // Not an async method: the task completes on the loop itself, so a virtual loop driven with
-        // RunUntil(() => task.IsCompleted) sees it at once (TcpStream's contract).
-        return new ValueTask<Stream>(done.Task);
-    }
-
-    /// <summary>
-    /// Virtual time: runs <paramref name="loop"/> on the calling thread until <paramref name="task"/> completes, letting other
-    /// threads (an <see cref="HttpClient"/>'s continuations) post their work before virtual time moves on.
-    /// </summary>
-    /// <returns>Whether the task completed within <paramref name="virtualTimeout"/> ns of loop time and <paramref name="realTimeout"/>.</returns>
-    /// <remarks>When the loop is idle it waits a few real milliseconds for the task or a post before it moves to the next timer
-    /// (at most 10 ms of virtual time at once); with no timer pending it only waits (bounded by <paramref name="realTimeout"/>).</remarks>
-    public static bool RunUntilCompleted(EventLoop loop, Task task, long virtualTimeout, TimeSpan realTimeout)
-    {
-        ArgumentNullException.ThrowIfNull(loop);
-        ArgumentNullException.ThrowIfNull(task);
-        if (!loop.Clock.IsVirtual)
-        {
-            return loop.RunUntil(() => task.IsCompleted, virtualTimeout, CancellationToken.None);
-        }
-
-        var limit = loop.Now + virtualTimeout;
-        var watch = Stopwatch.StartNew();
-        var idle = 0;
-        while (!task.IsCompleted)
-        {
-            if (watch.Elapsed > realTimeout)
-            {
-                return false;
-            }
-
-            if (loop.RunPending() > 0)
-            {
-                idle = 0;
-                continue;
-            }
-
-            // Nothing to do now: give the other threads a chance to post before time moves (a few short waits), and
-            // never jump while no timer is pending: only another thread can then make progress.
-            if (idle++ < 5 || loop.ScheduledTimers == 0)
-            {
-                ((IAsyncResult)task).AsyncWaitHandle.WaitOne(1); // clock-ok: lets thread-pool continuations post to the loop
-                continue;
-            }
-
-            if (loop.Now >= limit)
-            {
-                return task.IsCompleted;
-            }
-
-            // Move on to the next timer, but at most MaxStep of virtual time: a post that comes late then costs little drift.
-            idle = 0;
-            var steps = 0;
-            loop.RunUntil(() => task.IsCompleted || steps++ > 0, Math.Min(limit - loop.Now, MaxStep));
-        }
-
-        return true;
+        return new ValueTask<Stream>(operation.Task);
     }
 
     private static SocketError ToSocketError(Errno e) => e switch

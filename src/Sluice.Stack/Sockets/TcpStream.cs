@@ -6,13 +6,15 @@ namespace Sluice.Stack.Sockets;
 /// A .NET <see cref="Stream"/> over a connected <see cref="TcpSocket"/>, usable from any thread.
 /// </summary>
 /// <remarks>
-/// Every operation is marshalled onto the socket's event loop with <see cref="EventLoop.PostFromAnyThread"/>; the
-/// returned tasks complete on the loop and continue asynchronously (never inline on the loop thread).
+/// Every operation is a <see cref="ForeignOperation{T}"/> of the socket's event loop: it runs on the loop, and its task
+/// completes on a thread-pool thread (never inline on the loop thread) that the loop counts as foreign work, so on a
+/// virtual clock time waits for whatever the awaiting code does next (see <see cref="EventLoop"/>).
 /// <para>Real time: run the loop with <see cref="EventLoop.Run"/> on its own thread and use the stream from others.</para>
-/// <para>Virtual time (tests, labs): call <c>ReadAsync</c>/<c>WriteAsync</c> on the test thread without awaiting,
-/// then drive the loop until the task completes — <c>loop.RunUntil(() =&gt; task.IsCompleted, timeout)</c> — and
-/// only then read <c>task.Result</c>. The synchronous <see cref="Read(byte[], int, int)"/>/<see cref="Write(byte[], int, int)"/>
-/// block until the loop serves them, so they work only with a loop running on another thread.</para>
+/// <para>Virtual time (tests, labs): drive the loop until the task completes — <c>loop.RunUntilCompleted(task, timeout)</c>,
+/// or <c>loop.RunUntil(() =&gt; task.IsCompleted, timeout)</c> for a single operation — or run it on a dedicated thread
+/// with <see cref="EventLoop.Run"/>. The synchronous <see cref="Read(byte[], int, int)"/>/<see cref="Write(byte[], int, int)"/>
+/// block until the loop serves them, so they work only with a loop running on another thread, and never inside a
+/// foreign callback on a virtual loop (the loop waits for the callback: its watchdog throws).</para>
 /// The stream takes over the socket's <see cref="TcpSocket.Readable"/>, <see cref="TcpSocket.Writable"/> and
 /// <see cref="TcpSocket.Closed"/> callbacks.
 /// </remarks>
@@ -20,9 +22,9 @@ public sealed class TcpStream : Stream
 {
     private readonly TcpSocket _socket;
     private readonly EventLoop _loop;
-    private TaskCompletionSource<int>? _read;
+    private ForeignOperation<int>? _read;
     private Memory<byte> _readBuffer;
-    private TaskCompletionSource? _write;
+    private ForeignOperation<bool>? _write;
     private ReadOnlyMemory<byte> _writeRemaining;
     private bool _disposed;
 
@@ -67,16 +69,15 @@ public sealed class TcpStream : Stream
             return ValueTask.FromResult(0);
         }
 
-        var tcs = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _loop.PostFromAnyThread(_ =>
+        var operation = _loop.StartForeign<int>(op =>
         {
             if (_read is not null)
             {
-                tcs.TrySetException(new InvalidOperationException("A read is already pending."));
+                op.TrySetException(new InvalidOperationException("A read is already pending."));
                 return;
             }
 
-            _read = tcs;
+            _read = op;
             _readBuffer = buffer;
             ServeRead();
         });
@@ -84,16 +85,17 @@ public sealed class TcpStream : Stream
         {
             cancellationToken.Register(() => _loop.PostFromAnyThread(_ =>
             {
-                if (ReferenceEquals(_read, tcs))
+                if (ReferenceEquals(_read, operation))
                 {
                     _read = null;
+                    _readBuffer = default;
                 }
 
-                tcs.TrySetCanceled(cancellationToken);
+                operation.TrySetCanceled(cancellationToken);
             }));
         }
 
-        return new ValueTask<int>(tcs.Task);
+        return new ValueTask<int>(operation.Task);
     }
 
     /// <inheritdoc />
@@ -105,16 +107,15 @@ public sealed class TcpStream : Stream
             return ValueTask.CompletedTask;
         }
 
-        var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _loop.PostFromAnyThread(_ =>
+        var operation = _loop.StartForeign<bool>(op =>
         {
             if (_write is not null)
             {
-                tcs.TrySetException(new InvalidOperationException("A write is already pending."));
+                op.TrySetException(new InvalidOperationException("A write is already pending."));
                 return;
             }
 
-            _write = tcs;
+            _write = op;
             _writeRemaining = buffer;
             ServeWrite();
         });
@@ -122,16 +123,17 @@ public sealed class TcpStream : Stream
         {
             cancellationToken.Register(() => _loop.PostFromAnyThread(_ =>
             {
-                if (ReferenceEquals(_write, tcs))
+                if (ReferenceEquals(_write, operation))
                 {
                     _write = null;
+                    _writeRemaining = default;
                 }
 
-                tcs.TrySetCanceled(cancellationToken);
+                operation.TrySetCanceled(cancellationToken);
             }));
         }
 
-        return new ValueTask(tcs.Task);
+        return new ValueTask(operation.Task);
     }
 
     /// <inheritdoc />
@@ -235,6 +237,6 @@ public sealed class TcpStream : Stream
         }
 
         _write = null;
-        tcs.TrySetResult();
+        tcs.TrySetResult(true);
     }
 }

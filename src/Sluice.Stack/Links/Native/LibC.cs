@@ -3,7 +3,7 @@ using Microsoft.Win32.SafeHandles;
 
 namespace Sluice.Stack.Links.Native;
 
-/// <summary>The few Linux libc calls the TAP and AF_PACKET links need.</summary>
+/// <summary>The few Linux libc calls the TAP and AF_PACKET links and the real-time event loop need.</summary>
 /// <remarks>
 /// Constants are the Linux values shared by x86-64 and arm64 (the generic ABI); other architectures are not
 /// supported. Every call sets the last P/Invoke error; read it with <see cref="Marshal.GetLastPInvokeError"/>.
@@ -30,6 +30,8 @@ internal static unsafe partial class LibC
     public const int ENETDOWN = 100;
     public const int ENOBUFS = 105;
 
+    public const int PR_SET_TIMERSLACK = 29;
+
     public const int AF_PACKET = 17;
     public const int SOCK_RAW = 3;
     public const int SOCK_NONBLOCK = 0x800;
@@ -47,6 +49,14 @@ internal static unsafe partial class LibC
         public int Fd;
         public short Events;
         public short Revents;
+    }
+
+    /// <summary>struct timespec (64-bit ABI).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
     }
 
     /// <summary>struct iovec: one buffer of a gather write.</summary>
@@ -103,6 +113,12 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    [LibraryImport(Library, EntryPoint = "ppoll", SetLastError = true)]
+    public static partial int PPoll(PollFd* fds, nuint count, TimeSpec* timeout, void* signalMask);
+
+    [LibraryImport(Library, EntryPoint = "prctl", SetLastError = true)]
+    public static partial int Prctl(int option, nuint argument2, nuint argument3, nuint argument4, nuint argument5);
 
     [LibraryImport(Library, EntryPoint = "eventfd", SetLastError = true)]
     public static partial int EventFd(uint initial, int flags);

@@ -78,7 +78,17 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
                 return;
             }
 
-            // Partial ACK (RFC 6582 §3.2 step 5): the next hole is lost; deflate by what was acked.
+            if (tcb.SackEnabled)
+            {
+                // tcp_input hands a partial ACK of a SACK recovery to tcp_prr_partialack / tcp_sack_partialack: they
+                // only size cwnd and call tcp_output, which resends what tcp_sack_output finds — a hole below the
+                // highest SACKed byte not yet retransmitted. Data above snd_fack, or sent after a hole that was
+                // reordered rather than lost, is not resent (RFC 6675 §4 IsLost decides, not the ACK's edge).
+                MarkLostRfc6675(tcb);
+                return;
+            }
+
+            // Partial ACK (RFC 6582 §3.2 step 5, tcp_newreno_partial_ack): the next segment is lost; deflate by what was acked.
             if (tcb.Map.Count > 0)
             {
                 ref var first = ref tcb.Map[0];
@@ -89,15 +99,7 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
                 }
             }
 
-            if (tcb.SackEnabled)
-            {
-                MarkLostRfc6675(tcb);
-            }
-            else
-            {
-                tcb.Cwnd = Math.Max(tcb.Cwnd - acked + tcb.Mss, tcb.Mss);
-            }
-
+            tcb.Cwnd = Math.Max(tcb.Cwnd - acked + tcb.Mss, tcb.Mss);
             return;
         }
 

@@ -120,10 +120,20 @@ public abstract partial class TcpFunctionBlockBase
             var idx = FirstLostSegment(tcb);
             if (idx >= 0)
             {
-                ref var e = ref tcb.Map[idx];
                 var allowance = CongestionAllowance(tcb);
                 if (tcb.ForceOneRetransmit || allowance > 0)
                 {
+                    // tcp_output resends at most t_maxseg at a time: a SACK retransmission never uses TSO (sack_rxmit),
+                    // and after a timeout cwnd is one segment. An entry sent as a TSO super-segment is cut so that its
+                    // rest stays lost and waits for the congestion window (rack: rack_clone_rsm, len capped at segsiz).
+                    var segment = SegmentSize(tcb);
+                    ref var lost = ref tcb.Map[idx];
+                    if (lost.Length - (lost.Is(SentFlags.Fin) ? 1 : 0) > segment)
+                    {
+                        tcb.Map.Split(idx, lost.Start + (uint)segment);
+                    }
+
+                    ref var e = ref tcb.Map[idx];
                     tcb.ForceOneRetransmit = false;
                     Retransmit(tcb, ref e);
                     sent = true;
@@ -689,7 +699,9 @@ public abstract partial class TcpFunctionBlockBase
 
         var resegment = !probing && PmtudBlackholeCheck(tcb);
 
-        tcb.Cwnd = tcb.Mss;
+        // tcp_timer_rexmt: snd_cwnd = tcp_maxseg(tp), t_maxseg less the options every segment carries (rack:
+        // ctf_fixed_maxseg); with the option bytes on top, cwnd - pipe would let a second segment follow the first.
+        tcb.Cwnd = SegmentSize(tcb);
         tcb.Flags &= ~TcbFlags.FastRecovery;
         tcb.DupAcks = 0;
         tcb.SndRecover = tcb.SndMax;

@@ -77,6 +77,7 @@ public class HostileBytesTests
         }
 
         NdpNeighborRepr.TryParse(b, out _);
+        sink += TouchMld(b);
         if (NdpRouterAdvertisement.TryCreate(b, out NdpRouterAdvertisement ra))
         {
             sink += ra.RouterLifetime + ra.ReachableTime + ra.RetransTimer;
@@ -159,6 +160,58 @@ public class HostileBytesTests
             {
                 bytes[12] = (byte)(type >> 8);
                 bytes[13] = (byte)type;
+            }
+
+            Touch(bytes);
+        }, iter: RandomIterations);
+    }
+
+    private static long TouchMld(Span<byte> b)
+    {
+        long sink = 0;
+        if (MldMessage.TryCreate(b, out MldMessage mld))
+        {
+            sink += (byte)mld.Type + mld.Code + mld.MaximumResponse + (long)mld.MulticastAddress.Low + mld.QuerierRobustness + mld.QueryIntervalCode
+                + (mld.SuppressRouterSide ? 1 : 0) + MldMessage.DecodeMaximumResponseCode(mld.MaximumResponse);
+            for (var i = 0; i < mld.SourceCount; i++)
+            {
+                sink += (long)mld.Source(i).High;
+            }
+        }
+
+        if (MldV2Report.TryCreate(b, out MldV2Report report))
+        {
+            for (var i = 0; i < report.RecordCount; i++)
+            {
+                var record = report.Record(i);
+                sink += (byte)record.Type + record.AuxiliaryDataLength + (long)record.MulticastAddress.Low;
+                for (var j = 0; j < record.SourceCount; j++)
+                {
+                    sink += (long)record.Source(j).Low;
+                }
+            }
+        }
+
+        return sink + (MldRouterAlert.Contains(b) ? 1 : 0);
+    }
+
+    [Fact]
+    public void RandomMldMessagesNeverThrow()
+    {
+        // Small counts in the count fields so that some random inputs pass the length checks and reach the readers.
+        Gen.Select(Gen.Byte.Array[0, 160], Gen.Int[130, 143].Select(i => (byte)(i > 132 ? 143 : i)), Gen.Int[0, 3]).Sample((bytes, type, count) =>
+        {
+            if (bytes.Length > 0)
+            {
+                bytes[0] = type;
+            }
+
+            if (bytes.Length > 27)
+            {
+                bytes[6] = 0;
+                bytes[7] = (byte)count;
+                bytes[26] = 0;
+                bytes[27] = (byte)count;
             }
 
             Touch(bytes);

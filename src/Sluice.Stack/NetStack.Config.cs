@@ -71,6 +71,7 @@ public sealed partial class NetStack
         SysctlIp6MaxFragsPerPacket = t.AddInt("net.inet6.ip6.maxfragsperpacket", "Maximum allowed number of fragments per packet", 16, 1, 1024);
         SysctlDadCount = t.AddInt("net.inet6.ip6.dad_count", "Number of times to probe for duplicate addresses", 1, 0, 15);
         SysctlNd6GcTimer = t.AddInt("net.inet6.ip6.nd6_gctimer", "Lifetime of stale neighbour entries in seconds", 86400, 1, int.MaxValue);
+        RegisterMldSysctls(t);
         SysctlIcmp6NodeInfo = t.AddInt("net.inet6.icmp6.nodeinfo", "Enable replies to ICMPv6 node information queries", 0, -1, 3);
     }
 
@@ -114,7 +115,7 @@ public sealed partial class NetStack
 
     internal void OnAddressAdded(NetworkInterface ifp, IPv6InterfaceAddress ifa)
     {
-        _localV6[ifa.Address] = (ifp, ifa);
+        _localV6[KeyFor(ifa.Address, ifp.Index)] = (ifp, ifa);
         var zone = Routing.IPv6RouteTable.IsScoped(ifa.Address) ? ifp.Index : 0;
 
         // in6_update_ifa → nd6_prefix_onlink: the prefix route (fe80::%lo0/64 link#1 U lo0, 2001:db8::/64 link#2 U em0).
@@ -146,6 +147,8 @@ public sealed partial class NetStack
             }, out _);
         }
 
+        // in6_update_ifa joins the address's multicast groups (MLD reports them) before nd6_dad_start.
+        JoinAddressGroups(ifp, ifa);
         if (!ifp.IsLoopback && (ifa.Flags & IPv6AddressFlags.NoDad) == 0)
         {
             StartDad(ifp, ifa);
@@ -154,9 +157,10 @@ public sealed partial class NetStack
 
     internal void OnAddressRemoved(NetworkInterface ifp, IPv6InterfaceAddress ifa)
     {
-        if (_localV6.TryGetValue(ifa.Address, out var owner) && ReferenceEquals(owner.Address, ifa))
+        if (_localV6.TryGetValue(KeyFor(ifa.Address, ifp.Index), out var owner) && ReferenceEquals(owner.Address, ifa))
         {
-            _localV6.Remove(ifa.Address);
+            _localV6.Remove(KeyFor(ifa.Address, ifp.Index));
+            LeaveAddressGroups(ifp, ifa);
         }
 
         var zone = Routing.IPv6RouteTable.IsScoped(ifa.Address) ? ifp.Index : 0;

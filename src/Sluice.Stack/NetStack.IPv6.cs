@@ -9,15 +9,50 @@ namespace Sluice.Stack;
 
 public sealed partial class NetStack
 {
-    private readonly Dictionary<IPv6Address, (NetworkInterface Interface, IPv6InterfaceAddress Address)> _localV6 = [];
+    // Keyed by address and zone (in6_ifaddrhash with the embedded scope): the same link-local address may sit on
+    // several interfaces, fe80::1%epair0a and fe80::1%epair1a; global addresses have zone 0.
+    private readonly Dictionary<Local6Key, (NetworkInterface Interface, IPv6InterfaceAddress Address)> _localV6 = [];
+
+    private readonly record struct Local6Key(IPv6Address Address, int Zone);
+
+    private static Local6Key KeyFor(IPv6Address address, int zone) => new(address, address.IsLinkLocal ? zone : 0);
+
+    /// <summary>
+    /// Finds a local address in zone <paramref name="zone"/> (an interface index). A link-local address looked up
+    /// without a zone, or in lo0's (a packet looped back to our own link-local address), matches it on any interface.
+    /// </summary>
+    private bool TryGetLocal6(IPv6Address address, int zone, out (NetworkInterface Interface, IPv6InterfaceAddress Address) local)
+    {
+        if (_localV6.TryGetValue(KeyFor(address, zone), out local))
+        {
+            return true;
+        }
+
+        if (address.IsLinkLocal && (zone == 0 || zone == Loopback.Index))
+        {
+            foreach (var (key, value) in _localV6)
+            {
+                if (key.Address == address)
+                {
+                    local = value;
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
     private readonly Reassembly6 _reassembly6;
     private uint _fragmentId6;
 
     /// <summary>True when <paramref name="address"/> is assigned here (tentative addresses included).</summary>
-    public bool IsLocalAddress(IPv6Address address) => _localV6.ContainsKey(address);
+    public bool IsLocalAddress(IPv6Address address) => TryGetLocal6(address, 0, out _);
 
-    private bool IsUsableLocal(IPv6Address address) =>
-        _localV6.TryGetValue(address, out var a) && (a.Address.Flags & (IPv6AddressFlags.Tentative | IPv6AddressFlags.Duplicated)) == 0;
+    /// <summary>True when <paramref name="address"/> is assigned here in the zone of interface <paramref name="zone"/> (0 = any).</summary>
+    public bool IsLocalAddress(IPv6Address address, int zone) => TryGetLocal6(address, zone, out _);
+
+    private bool IsUsableLocal(IPv6Address address, int zone = 0) =>
+        TryGetLocal6(address, zone, out var a) && (a.Address.Flags & (IPv6AddressFlags.Tentative | IPv6AddressFlags.Duplicated)) == 0;
 
     /// <summary>IPv6 input (ip6_input). The packet starts at the IPv6 header. Takes ownership.</summary>
     internal void IPv6Input(NetworkInterface ifp, Packet packet)
@@ -73,7 +108,7 @@ public sealed partial class NetStack
         if ((packet.Flags & PacketFlags.LocalNextHop) != 0 || IsForUs6(ifp, destination))
         {
             // ip6_input: "Count the packet in the ip address stats" (a ready unicast address of ours).
-            if (_localV6.TryGetValue(destination, out var ours)
+            if (TryGetLocal6(destination, ifp.Index, out var ours)
                 && (ours.Address.Flags & (IPv6AddressFlags.Tentative | IPv6AddressFlags.Duplicated)) == 0)
             {
                 ours.Address.Counters.CountIn(packet.Length);
@@ -106,22 +141,11 @@ public sealed partial class NetStack
                 return SysctlIp6Forwarding.Value != 0;
             }
 
-            if (destination.IsSolicitedNodeMulticast)
-            {
-                foreach (var a in ifp.IPv6Addresses)
-                {
-                    if (IPv6Address.SolicitedNodeMulticast(a.Address) == destination)
-                    {
-                        return true;
-                    }
-                }
-            }
-
-            return _joinedV6.Contains(destination);
+            return IsJoined6(ifp, destination) || _joinedV6.Contains(destination);
         }
 
         // Tentative addresses receive only ND (handled in DeliverLocalIPv6).
-        return _localV6.ContainsKey(destination);
+        return TryGetLocal6(destination, ifp.Index, out _);
     }
 
     private readonly HashSet<IPv6Address> _joinedV6 = [];
@@ -160,7 +184,7 @@ public sealed partial class NetStack
         }
 
         var destination = ip.Destination;
-        if (!destination.IsMulticast && (packet.Flags & PacketFlags.LocalNextHop) == 0 && !IsUsableLocal(destination) && protocol != IPProtocol.IcmpV6)
+        if (!destination.IsMulticast && (packet.Flags & PacketFlags.LocalNextHop) == 0 && !IsUsableLocal(destination, ifp.Index) && protocol != IPProtocol.IcmpV6)
         {
             packet.Release(); // tentative address: only ND may reach it
             return;
@@ -342,7 +366,7 @@ public sealed partial class NetStack
     {
         var ip = IPv6Packet.CreateUnchecked(packet.Data);
         var destination = ip.Destination;
-        if (_localV6.ContainsKey(destination) || destination.IsLoopback)
+        if (destination.IsLoopback || TryGetLocal6(destination, outInterface?.Index ?? InterfaceForSourceV6(ip.Source)?.Index ?? 0, out _))
         {
             CountOutput6(Loopback, packet);
             return LoopbackOutput(packet);
@@ -476,7 +500,7 @@ public sealed partial class NetStack
     {
         if (ifp is null)
         {
-            if (_localV6.ContainsKey(nextHop))
+            if (IsLocalAddress(nextHop))
             {
                 return LoopbackOutput(packet);
             }
@@ -571,7 +595,7 @@ public sealed partial class NetStack
 
     private IPv6Address? SelectSourceV6(IPv6Address destination, NetworkInterface? zone = null)
     {
-        if (IsUsableLocal(destination))
+        if (IsUsableLocal(destination, zone?.Index ?? 0))
         {
             return destination;
         }
@@ -645,7 +669,7 @@ public sealed partial class NetStack
         }
 
         var source = IPv6Packet.CreateUnchecked(packet.Data).Source;
-        if (_localV6.TryGetValue(source, out var own) && own.Interface == ifp)
+        if (_localV6.TryGetValue(KeyFor(source, ifp.Index), out var own) && own.Interface == ifp)
         {
             own.Address.Counters.CountOut(packet.Length);
             return;
@@ -676,7 +700,7 @@ public sealed partial class NetStack
     private static int Scope6(IPv6Address address) => address.IsLinkLocal || address.IsLoopback ? 2 : 14;
 
     private NetworkInterface? InterfaceForSourceV6(IPv6Address source) =>
-        _localV6.TryGetValue(source, out var a) && !a.Interface.IsLoopback ? a.Interface : null;
+        TryGetLocal6(source, 0, out var a) && !a.Interface.IsLoopback ? a.Interface : null;
 
     private NetworkInterface? FirstIPv6Interface()
     {
@@ -778,6 +802,26 @@ public sealed partial class NetStack
                 }
 
                 Icmp6Reflect(packet, offset, destination.IsMulticast ? SelectSourceV6(source) : destination, source);
+                return;
+
+            case IcmpV6Type.MulticastListenerQuery:
+            case IcmpV6Type.MulticastListenerReport:
+            case IcmpV6Type.MulticastListenerDone:
+                // icmp6_input: MLD messages need the 24-byte header and code 0; queries and v1 reports go to mld_input.
+                if (message.Length < MldMessage.Length)
+                {
+                    Icmp6.BadLength++;
+                }
+                else if (icmp.Code != 0)
+                {
+                    Icmp6.BadCode++;
+                }
+                else if (type != IcmpV6Type.MulticastListenerDone)
+                {
+                    MldInput(ifp, message, source, destination);
+                }
+
+                packet.Release();
                 return;
 
             case IcmpV6Type.NeighborSolicitation:
@@ -912,7 +956,7 @@ public sealed partial class NetStack
             icmp.Pointer = (uint)parameter;
         }
 
-        var from = _localV6.ContainsKey(ip.Destination) ? ip.Destination : SelectSourceV6(source);
+        var from = IsLocalAddress(ip.Destination) ? ip.Destination : SelectSourceV6(source);
         if (from is null)
         {
             packet.Release();
@@ -934,7 +978,7 @@ public sealed partial class NetStack
             return;
         }
 
-        if (!_localV6.TryGetValue(ns.Target, out var local) || local.Interface != ifp)
+        if (!_localV6.TryGetValue(KeyFor(ns.Target, ifp.Index), out var local) || local.Interface != ifp)
         {
             return;
         }
@@ -968,7 +1012,7 @@ public sealed partial class NetStack
             return;
         }
 
-        if (_localV6.TryGetValue(na.Target, out var local))
+        if (_localV6.TryGetValue(KeyFor(na.Target, ifp.Index), out var local))
         {
             if ((local.Address.Flags & IPv6AddressFlags.Tentative) != 0)
             {

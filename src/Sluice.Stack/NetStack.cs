@@ -38,6 +38,7 @@ public sealed partial class NetStack
 {
     private readonly List<NetworkInterface> _interfaces = [];
     private readonly Random _random;
+    private readonly int _seed;
 
     /// <summary>Creates a stack with a loopback interface `lo0` (127.0.0.1/8, ::1, fe80::1%lo0).</summary>
     public NetStack(EventLoop loop, NetStackOptions? options = null)
@@ -47,6 +48,7 @@ public sealed partial class NetStack
         Name = options.Name;
         Hostname = options.Hostname ?? options.Name;
         _random = new Random(options.Seed);
+        _seed = options.Seed;
         Sysctl = new SysctlTree();
         RegisterSysctls();
         Arp = new ArpCache(this);
@@ -184,7 +186,9 @@ public sealed partial class NetStack
             throw new ArgumentException($"{ifp.Name} is not in vnet {Name}", nameof(ifp));
         }
 
+        MldDetach(ifp);
         ifp.ClearAddresses();
+        MldDetach(ifp);
         Routes4.RemoveInterface(ifp.Index);
         Routes6.RemoveInterface(ifp.Index);
         Arp.RemoveInterface(ifp.Index);

@@ -62,7 +62,7 @@ public sealed class SendVia6Tests
         br.AddAddress(V6("2001:db8:1::2"), 64);
         rc.AddAddress(V6("2001:db8:2::1"), 64);
         cr.AddAddress(V6("2001:db8:2::2"), 64);
-        net.Loop.RunFor(2 * Nanos.PerSecond);
+        net.Loop.RunFor(10 * Nanos.PerSecond); // DAD and the MLD state-change reports (retransmitted within 3 s) are over
 
         var packet = net.Loop.Pool.Rent(IPv6Packet.HeaderLength + 8);
         new IPv6Header(V6("2001:db8:1::1"), V6("2001:db8:1::2"), IPProtocol.Udp, 8).Emit(packet.Data);

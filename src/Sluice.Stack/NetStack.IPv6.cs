@@ -191,14 +191,14 @@ public sealed partial class NetStack
         }
 
         Ip6.Delivered++;
-        DeliverRaw6(packet, offset, protocol, ip.Source, destination, ip.HopLimit);
+        DeliverRaw6(packet, offset, protocol, ip.Source, destination, ip.HopLimit, InputZone6(ifp, destination));
         switch (protocol)
         {
             case IPProtocol.IcmpV6:
                 Icmp6Input(ifp, packet, offset);
                 break;
             case IPProtocol.Udp:
-                UdpInput6(packet, offset);
+                UdpInput6(packet, offset, InputZone6(ifp, destination));
                 break;
             case IPProtocol.IPv6NoNext:
                 packet.Release();
@@ -331,15 +331,14 @@ public sealed partial class NetStack
     {
         if (source.IsUnspecified)
         {
-            var chosen = SelectSourceV6(destination, outInterface);
-            if (chosen is null)
+            var error = SelectSource(destination, outInterface, out var chosen);
+            if (error != Errno.None)
             {
-                Ip6.NoRoute++;
                 packet.Release();
-                return Errno.EHOSTUNREACH;
+                return error;
             }
 
-            source = chosen.Value;
+            source = chosen.V6;
         }
 
         if (packet.Length > 65535)
@@ -716,7 +715,7 @@ public sealed partial class NetStack
     }
 
     /// <summary>UDP over IPv6. Packet starts at the IPv6 header; the UDP header is at <paramref name="offset"/>.</summary>
-    private void UdpInput6(Packet packet, int offset)
+    private void UdpInput6(Packet packet, int offset, int zone)
     {
         var ip = IPv6Packet.CreateUnchecked(packet.Data);
         var source = ip.Source;
@@ -744,8 +743,9 @@ public sealed partial class NetStack
             return;
         }
 
-        var from = new InetEndpoint(source, udp.SourcePort);
-        if (!DeliverUdp(packet, offset + UdpPacket.HeaderLength, udp.Length - UdpPacket.HeaderLength, destination, udp.DestinationPort, from, destination.IsMulticast, ipv6: true))
+        // udp6_input: the sender's address carries the zone it arrived in (sin6_scope_id for recvfrom).
+        var from = new InetEndpoint(ScopeOf(source, zone), udp.SourcePort);
+        if (!DeliverUdp(packet, offset + UdpPacket.HeaderLength, udp.Length - UdpPacket.HeaderLength, ScopeOf(destination, zone), udp.DestinationPort, from, destination.IsMulticast, ipv6: true))
         {
             if (destination.IsMulticast)
             {
@@ -1128,4 +1128,100 @@ public sealed partial class NetStack
     }
 
     private readonly DadHandler _dadHandler = new();
+}
+
+public sealed partial class NetStack
+{
+    /// <summary>
+    /// sa6_checkzone / sa6_embedscope for a socket address: a zone only on a scoped address (else EINVAL), naming an
+    /// interface of this stack (else ENXIO). <paramref name="zone"/> is that interface, or null without a zone.
+    /// </summary>
+    public Errno CheckZone(InetAddress address, out NetworkInterface? zone)
+    {
+        zone = null;
+        if (!address.IsIPv6 || address.ScopeId == 0)
+        {
+            return Errno.None;
+        }
+
+        if (!Routing.IPv6RouteTable.IsScoped(address.V6))
+        {
+            return Errno.EINVAL;
+        }
+
+        if (address.ScopeId > int.MaxValue || InterfaceByIndex((int)address.ScopeId) is not { } ifp)
+        {
+            return Errno.ENXIO;
+        }
+
+        zone = ifp;
+        return Errno.None;
+    }
+
+    /// <summary>sa6_recoverscope: <paramref name="address"/> with the zone of interface <paramref name="zone"/> when it is scoped.</summary>
+    internal static InetAddress ScopeOf(IPv6Address address, int zone) =>
+        zone != 0 && Routing.IPv6RouteTable.IsScoped(address) ? InetAddress.Scoped(address, (uint)zone) : address;
+
+    /// <summary>
+    /// The zone of a packet that arrived on <paramref name="ifp"/> for <paramref name="destination"/>: the interface
+    /// itself, or for a packet looped back to one of our link-local addresses the interface that owns it (looutput
+    /// keeps the original interface as the receive interface).
+    /// </summary>
+    internal int InputZone6(NetworkInterface ifp, IPv6Address destination) =>
+        ifp.IsLoopback && destination.IsLinkLocal && TryGetLocal6(destination, 0, out var own) ? own.Interface.Index : ifp.Index;
+
+    /// <summary>The interface of a socket address's zone (null without one).</summary>
+    internal NetworkInterface? ZoneInterface(InetAddress address) =>
+        address.IsIPv6 && address.ScopeId != 0 && address.ScopeId <= int.MaxValue ? InterfaceByIndex((int)address.ScopeId) : null;
+
+    /// <summary>
+    /// in6_selectsrc for a socket: the source toward <paramref name="destination"/> (in <paramref name="zone"/> when
+    /// given), scoped when link-local. A zoneless scoped destination fails as in6_selectif makes it: the rc.d reject
+    /// route (fe80::/10, ff02::/16, not a host route) gives ENETUNREACH; without one, a host with more than one IPv6
+    /// interface cannot tell the zone and has no route (EHOSTUNREACH).
+    /// </summary>
+    public Errno SelectSource(IPv6Address destination, NetworkInterface? zone, out InetAddress source)
+    {
+        source = default;
+        if (zone is null && !destination.IsLoopback && !IsLocalAddress(destination)
+            && Routes6.Lookup(destination) is { } route && (route.Flags & (Routing.RouteFlags.Reject | Routing.RouteFlags.Blackhole)) != 0)
+        {
+            // in6_selectif: "do not use a rejected or black hole route" (fe80::/10, ::ffff:0.0.0.0/96 are network routes).
+            Ip6.NoRoute++;
+            return (route.Flags & Routing.RouteFlags.Host) != 0 ? Errno.EHOSTUNREACH : Errno.ENETUNREACH;
+        }
+
+        if (zone is null && Routing.IPv6RouteTable.IsScoped(destination) && !destination.IsLoopback && !IsLocalAddress(destination))
+        {
+
+            var candidates = 0;
+            foreach (var ifp in _interfaces)
+            {
+                if (!ifp.IsLoopback && ifp.IsUp && ifp.LinkLocal is not null)
+                {
+                    candidates++;
+                }
+            }
+
+            if (candidates > 1)
+            {
+                Ip6.NoRoute++;
+                return Errno.EHOSTUNREACH;
+            }
+        }
+
+        if (SelectSourceV6(destination, zone) is not { } chosen)
+        {
+            return Errno.EHOSTUNREACH;
+        }
+
+        var owner = zone?.Index ?? 0;
+        if (chosen.IsLinkLocal && owner == 0)
+        {
+            owner = InterfaceForSourceV6(chosen)?.Index ?? (TryGetLocal6(chosen, 0, out var own) ? own.Interface.Index : 0);
+        }
+
+        source = ScopeOf(chosen, owner);
+        return Errno.None;
+    }
 }

@@ -41,7 +41,16 @@ public sealed partial class NetStack
 
     internal Errno UdpBind(UdpSocket socket, InetAddress address, ushort port)
     {
-        if (!address.IsUnspecified && !socket.BindAny && !(address.IsIPv6 ? IsLocalAddress(address.V6) || address.V6.IsMulticast : IsLocalAddress(address.V4) || address.V4.IsMulticast))
+        var zoneError = CheckZone(address, out _);
+        if (zoneError != Errno.None)
+        {
+            return zoneError;
+        }
+
+        // in6_pcbbind: a link-local address names one interface's address only with its zone (ifa_ifwithaddr).
+        if (!address.IsUnspecified && !socket.BindAny && !(address.IsIPv6
+                ? (address.V6.IsLinkLocal ? address.ScopeId != 0 && IsLocalAddress(address.V6, (int)address.ScopeId) : IsLocalAddress(address.V6)) || address.V6.IsMulticast
+                : IsLocalAddress(address.V4) || address.V4.IsMulticast))
         {
             return Errno.EADDRNOTAVAIL;
         }
@@ -133,15 +142,24 @@ public sealed partial class NetStack
         Udp.Sent++;
         if (socket.IsIPv6)
         {
-            var source = socket.LocalEndpoint.Address.IsUnspecified ? SelectSourceV6(remote.Address.V6) : socket.LocalEndpoint.Address.V6;
-            if (source is null)
+            // The destination's zone picks the interface (fe80::1%epair0a); else a bound link-local source's zone.
+            var local = socket.LocalEndpoint.Address;
+            var zone = ZoneInterface(remote.Address) ?? ZoneInterface(local);
+            var source = local.V6;
+            if (local.IsUnspecified)
             {
-                packet.Release();
-                return Errno.EHOSTUNREACH;
+                var error = SelectSource(remote.Address.V6, zone, out var chosen);
+                if (error != Errno.None)
+                {
+                    packet.Release();
+                    return error;
+                }
+
+                source = chosen.V6;
             }
 
-            udp.FillChecksumV6(source.Value, remote.Address.V6);
-            return OutputIPv6(packet, source.Value, remote.Address.V6, IPProtocol.Udp, socket.Ttl);
+            udp.FillChecksumV6(source, remote.Address.V6);
+            return OutputIPv6(packet, source, remote.Address.V6, IPProtocol.Udp, socket.Ttl, outInterface: zone);
         }
         else
         {
@@ -416,7 +434,7 @@ public sealed partial class NetStack
     }
 
     /// <summary>Gives IPv6 raw sockets a clone of the upper-layer message (starting at <paramref name="offset"/>).</summary>
-    private void DeliverRaw6(Packet packet, int offset, IPProtocol protocol, IPv6Address source, IPv6Address destination, int hopLimit)
+    private void DeliverRaw6(Packet packet, int offset, IPProtocol protocol, IPv6Address source, IPv6Address destination, int hopLimit, int zone)
     {
         for (var i = 0; i < _rawSockets.Count; i++)
         {
@@ -425,7 +443,7 @@ public sealed partial class NetStack
             {
                 var clone = packet.Clone();
                 clone.TrimFront(offset);
-                s.Enqueue(clone, new RawDatagram(null!, source, destination, hopLimit, packet.ReceiveInterfaceIndex));
+                s.Enqueue(clone, new RawDatagram(null!, ScopeOf(source, zone), ScopeOf(destination, zone), hopLimit, packet.ReceiveInterfaceIndex));
             }
         }
     }

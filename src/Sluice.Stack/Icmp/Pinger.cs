@@ -203,16 +203,20 @@ public sealed class Pinger : ITimerHandler, IDisposable
             icmp.Identifier = _id;
             icmp.SequenceNumber = seq;
             var destination = _options.Destination.V6;
-            var source = _options.Source is { IsUnspecified: false } s ? s.V6 : _stack.SourceFor(destination, _options.Interface);
-            if (source is null)
+            // rip6_output → in6_selectsrc: a zone (or -I) picks the interface; its errors are in6_selectif's.
+            var zone = _options.Interface ?? _stack.ZoneInterface(_options.Destination);
+            var source = _options.Source is { IsUnspecified: false } s ? s.V6 : default;
+            var chosen = default(InetAddress);
+            error = source.IsUnspecified ? _stack.SelectSource(destination, zone, out chosen) : Errno.None;
+            if (error != Errno.None)
             {
                 packet.Release();
-                error = Errno.EHOSTUNREACH;
             }
             else
             {
-                icmp.FillChecksum(source.Value, destination);
-                error = _stack.OutputIPv6(packet, source.Value, destination, IPProtocol.IcmpV6, _options.Ttl, outInterface: _options.Interface);
+                source = source.IsUnspecified ? chosen.V6 : source;
+                icmp.FillChecksum(source, destination);
+                error = _stack.OutputIPv6(packet, source, destination, IPProtocol.IcmpV6, _options.Ttl, outInterface: zone);
             }
         }
         else

@@ -238,6 +238,19 @@ public sealed class TcpSocket : IDisposable
             return Errno.EADDRNOTAVAIL;
         }
 
+        var zoneError = _tcp.Net.CheckZone(remote.Address, out var zone);
+        if (zoneError != Errno.None)
+        {
+            return zoneError;
+        }
+
+        if (zone is null && IsIPv6 && remote.Address.V6.IsLinkLocal && LocalEndpoint.Address.ScopeId != 0)
+        {
+            // Bound to a link-local address: a zoneless link-local peer is in that zone.
+            remote = remote with { Address = InetAddress.Scoped(remote.Address.V6, LocalEndpoint.Address.ScopeId) };
+            zone = _tcp.Net.ZoneInterface(remote.Address);
+        }
+
         if (!_bound)
         {
             var e = Bind(IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0);
@@ -250,13 +263,28 @@ public sealed class TcpSocket : IDisposable
         var local = LocalEndpoint.Address;
         if (local.IsUnspecified)
         {
-            InetAddress? chosen = IsIPv6 ? _tcp.Net.SourceFor(remote.Address.V6) is { } v6 ? v6 : null : _tcp.Net.SourceFor(remote.Address.V4) is { } v4 ? v4 : null;
-            if (chosen is null)
+            if (IsIPv6)
             {
-                return Errno.ENETUNREACH;
+                var error = _tcp.Net.SelectSource(remote.Address.V6, zone, out local);
+                if (error != Errno.None)
+                {
+                    return error;
+                }
             }
+            else
+            {
+                if (_tcp.Net.SourceFor(remote.Address.V4) is not { } v4)
+                {
+                    return Errno.ENETUNREACH;
+                }
 
-            local = chosen.Value;
+                local = v4;
+            }
+        }
+
+        if (IsIPv6 && remote.Address.ScopeId == 0 && remote.Address.V6.IsLinkLocal && local.ScopeId != 0)
+        {
+            remote = remote with { Address = InetAddress.Scoped(remote.Address.V6, local.ScopeId) }; // the zone the source picked
         }
 
         var key = new TcpConnectionKey(local, LocalEndpoint.Port, remote.Address, remote.Port);

@@ -29,10 +29,10 @@ public sealed class UdpSocket : IDisposable
     /// <summary>True for an AF_INET6 socket.</summary>
     public bool IsIPv6 { get; }
 
-    /// <summary>Local address and port (port 0 until bound).</summary>
+    /// <summary>Local address and port (port 0 until bound); getsockname, with the zone of a link-local address.</summary>
     public InetEndpoint LocalEndpoint { get; internal set; }
 
-    /// <summary>The connected peer, if any.</summary>
+    /// <summary>The connected peer, if any (getpeername, with its zone).</summary>
     public InetEndpoint? RemoteEndpoint { get; private set; }
 
     /// <summary>True after <see cref="Bind"/> (explicit or implicit).</summary>
@@ -105,6 +105,25 @@ public sealed class UdpSocket : IDisposable
             return Errno.EAFNOSUPPORT;
         }
 
+        var zoneError = ScopeRemote(ref remote);
+        if (zoneError != Errno.None)
+        {
+            return zoneError;
+        }
+
+        InetAddress? source = null;
+        if (IsIPv6 && LocalEndpoint.Address.IsUnspecified)
+        {
+            // in6_pcbconnect → in6_pcbladdr: the source (and its zone) is chosen now; getsockname shows it.
+            var error = _stack.SelectSource(remote.Address.V6, _stack.ZoneInterface(remote.Address), out var chosen);
+            if (error != Errno.None)
+            {
+                return error;
+            }
+
+            source = chosen;
+        }
+
         if (!IsBound)
         {
             var e = _stack.UdpBind(this, IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0);
@@ -114,7 +133,41 @@ public sealed class UdpSocket : IDisposable
             }
         }
 
+        if (source is { } local)
+        {
+            LocalEndpoint = new InetEndpoint(local, LocalEndpoint.Port);
+            if (remote.Address.ScopeId == 0 && remote.Address.V6.IsLinkLocal && local.ScopeId != 0)
+            {
+                remote = remote with { Address = InetAddress.Scoped(remote.Address.V6, local.ScopeId) }; // the zone the source picked
+            }
+        }
+
         RemoteEndpoint = remote;
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// Checks the zone of a destination (EINVAL on a global address, ENXIO for an unknown interface); a zoneless
+    /// link-local destination of a socket bound to a link-local address takes that address's zone.
+    /// </summary>
+    private Errno ScopeRemote(ref InetEndpoint remote)
+    {
+        if (!IsIPv6)
+        {
+            return Errno.None;
+        }
+
+        var error = _stack.CheckZone(remote.Address, out _);
+        if (error != Errno.None)
+        {
+            return error;
+        }
+
+        if (remote.Address.ScopeId == 0 && remote.Address.V6.IsLinkLocal && LocalEndpoint.Address.ScopeId != 0)
+        {
+            remote = remote with { Address = InetAddress.Scoped(remote.Address.V6, LocalEndpoint.Address.ScopeId) };
+        }
+
         return Errno.None;
     }
 
@@ -130,14 +183,20 @@ public sealed class UdpSocket : IDisposable
             return Errno.EBADF;
         }
 
-        if (RemoteEndpoint is not null && remote != RemoteEndpoint)
-        {
-            return Errno.EISCONN;
-        }
-
         if (remote.Address.IsIPv6 != IsIPv6)
         {
             return Errno.EAFNOSUPPORT;
+        }
+
+        var zoneError = ScopeRemote(ref remote);
+        if (zoneError != Errno.None)
+        {
+            return zoneError;
+        }
+
+        if (RemoteEndpoint is not null && remote != RemoteEndpoint)
+        {
+            return Errno.EISCONN;
         }
 
         if (data.Length > _stack.SysctlUdpMaxDgram.Value || data.Length + 8 + 40 > 65535)

@@ -163,7 +163,7 @@ public sealed partial class TcpStack
             if (remote.IsIPv6)
             {
                 udp.FillChecksumV6(local.V6, remote.V6);
-                return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Udp, ttl, tos);
+                return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Udp, ttl, tos, Net.ZoneInterface(remote));
             }
 
             udp.FillChecksumV4(local.V4, remote.V4);
@@ -173,7 +173,7 @@ public sealed partial class TcpStack
         if (remote.IsIPv6)
         {
             tcp.FillChecksumV6(local.V6, remote.V6);
-            return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Tcp, ttl, tos);
+            return Net.OutputIPv6(packet, local.V6, remote.V6, IPProtocol.Tcp, ttl, tos, Net.ZoneInterface(remote));
         }
 
         tcp.FillChecksumV4(local.V4, remote.V4);

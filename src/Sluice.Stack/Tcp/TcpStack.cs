@@ -336,7 +336,16 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
 
     internal Errno Bind(TcpSocket socket, InetAddress address, ushort port)
     {
-        if (!address.IsUnspecified && !(address.IsIPv6 ? Net.IsLocalAddress(address.V6) : Net.IsLocalAddress(address.V4)))
+        var zoneError = Net.CheckZone(address, out _);
+        if (zoneError != Errno.None)
+        {
+            return zoneError;
+        }
+
+        // in6_pcbbind: a link-local address names one interface's address only with its zone.
+        if (!address.IsUnspecified && !(address.IsIPv6
+                ? address.V6.IsLinkLocal ? address.ScopeId != 0 && Net.IsLocalAddress(address.V6, (int)address.ScopeId) : Net.IsLocalAddress(address.V6)
+                : Net.IsLocalAddress(address.V4)))
         {
             return Errno.EADDRNOTAVAIL;
         }
@@ -521,10 +530,10 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
     // ---- Input ----
 
     /// <inheritdoc />
-    public void Input(NetworkInterface ifp, Packet packet, int transportOffset, bool ipv6) => InputWithPort(packet, transportOffset, ipv6, 0);
+    public void Input(NetworkInterface ifp, Packet packet, int transportOffset, bool ipv6) => InputWithPort(packet, transportOffset, ipv6, 0, ifp);
 
     /// <summary>tcp_input_with_port: <paramref name="port"/> is the UDP source port of a TCP-over-UDP segment, 0 for plain TCP. Takes ownership.</summary>
-    private void InputWithPort(Packet packet, int transportOffset, bool ipv6, ushort port)
+    private void InputWithPort(Packet packet, int transportOffset, bool ipv6, ushort port, NetworkInterface? ifp = null)
     {
         Statistics.tcps_rcvtotal++;
         var data = packet.Data;
@@ -533,8 +542,10 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
         if (ipv6)
         {
             var ip = IPv6Packet.CreateUnchecked(data);
-            src = ip.Source;
-            dst = ip.Destination;
+            // tcp6_input: link-local endpoints carry the zone the segment arrived in (the PCB key embeds it).
+            var zone = ifp is null ? 0 : Net.InputZone6(ifp, ip.Destination);
+            src = NetStack.ScopeOf(ip.Source, zone);
+            dst = NetStack.ScopeOf(ip.Destination, zone);
             ecn = (byte)(ip.TrafficClass & 3);
         }
         else

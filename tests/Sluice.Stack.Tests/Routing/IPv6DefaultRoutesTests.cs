@@ -137,7 +137,7 @@ public sealed class IPv6DefaultRoutesTests
     }
 
     [Fact]
-    public void PacketsToRejectedPrefixesFailWithEhostunreachAndForwardingAnswersUnreachable()
+    public void PacketsToRejectedPrefixesFailWithEnetunreachAndForwardingAnswersUnreachable()
     {
         var net = new TestNet();
         var a = net.Stack("a");
@@ -146,16 +146,17 @@ public sealed class IPv6DefaultRoutesTests
         ia.AddAddress(V6("2001:db8::1"), 64, IPv6AddressFlags.NoDad);
         ib.AddAddress(V6("2001:db8::2"), 64, IPv6AddressFlags.NoDad);
 
+        // in6_selectif refuses a reject route for the source: a network route gives ENETUNREACH (a host route EHOSTUNREACH).
         var mapped = net.Ping(a, V6("::ffff:192.0.2.1"), count: 1);
-        Assert.Equal([Errno.EHOSTUNREACH], mapped.SendErrors);
+        Assert.Equal([Errno.ENETUNREACH], mapped.SendErrors);
         var zoneless = net.Ping(a, V6("fe80::5"), count: 1);
-        Assert.Equal([Errno.EHOSTUNREACH], zoneless.SendErrors);
+        Assert.Equal([Errno.ENETUNREACH], zoneless.SendErrors);
 
         // A router forwarding into a rejected prefix answers ICMPv6 unreachable (ip6_forward).
         b.Sysctl.TrySet("net.inet6.ip6.forwarding", "1");
         Assert.True(a.TryAddRoute(V6("::"), 0, V6("2001:db8::2"), out _));
         var viaRouter = net.Ping(a, V6("::ffff:192.0.2.1"), count: 1);
-        Assert.Equal([Errno.EHOSTUNREACH], viaRouter.SendErrors); // still rejected locally first: the /96 beats ::/0
+        Assert.Equal([Errno.ENETUNREACH], viaRouter.SendErrors); // still rejected locally first: the /96 beats ::/0
         Assert.True(a.Routes6.TryDelete(V6("::ffff:0.0.0.0"), 96, out _));
         var forwarded = net.Ping(a, V6("::ffff:192.0.2.1"), count: 1);
         Assert.Empty(forwarded.SendErrors);

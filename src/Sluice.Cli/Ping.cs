@@ -44,7 +44,7 @@ internal sealed class Ping : ITool
         var force4 = false;
         int count = 0, dataLength = 56, ttl = -1, timeoutSeconds = 0;
         double intervalMs = 1000, waitMs = 10_000;
-        string? source = null;
+        string? source = null, interfaceName = null;
         bool quiet = false, quietErrors = false;
         var opt = new GetOpt(args, "46AaC:c:DdEfG:g:Hh:I:i:k:Ll:M:m:NnOoP:p:QqRrS:s:T:t:uvW:YyZz:b:e:");
         int c;
@@ -116,6 +116,9 @@ internal sealed class Ping : ITool
                 case 'S':
                     source = arg;
                     break;
+                case 'I':
+                    interfaceName = arg;
+                    break;
                 case 'q':
                     quiet = true;
                     break;
@@ -150,6 +153,18 @@ internal sealed class Ping : ITool
             return ExitNoHost;
         }
 
+        // ping6.c -I: the outgoing interface (IPV6_PKTINFO ipi6_ifindex) for every request.
+        NetworkInterface? outInterface = null;
+        if (interfaceName is not null && destination.IsIPv6)
+        {
+            outInterface = ctx.Stack.FindInterface(interfaceName);
+            if (outInterface is null)
+            {
+                ctx.Err.WriteLine($"ping: {interfaceName}: invalid interface name");
+                return 1;
+            }
+        }
+
         InetAddress? from = null;
         if (source is not null)
         {
@@ -175,7 +190,7 @@ internal sealed class Ping : ITool
         }
 
         return destination.IsIPv6
-            ? Run6(ctx, host, destination, zone, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors)
+            ? Run6(ctx, host, destination, zone, outInterface, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors)
             : Run4(ctx, host, destination, from, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
@@ -186,26 +201,33 @@ internal sealed class Ping : ITool
         return Drive(ctx, host, destination, null, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
-    private static int Run6(ToolContext ctx, string host, InetAddress destination, NetworkInterface? zone, InetAddress? source, int count,
-        double intervalMs, int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
+    private static int Run6(ToolContext ctx, string host, InetAddress destination, NetworkInterface? zone, NetworkInterface? outInterface,
+        InetAddress? source, int count, double intervalMs, int dataLength, int ttl, int timeoutSeconds, double waitMs, bool quiet, bool quietErrors)
     {
-        // ping6.c connects a dummy UDP socket to learn the source: a scoped destination without a zone meets the
-        // fe80::/10 or ff02::/16 reject route there (EHOSTUNREACH).
+        // ping6.c connects a dummy UDP socket to learn the source. Its errors are in6_selectif's: a scoped destination
+        // without a zone meets the fe80::/10 or ff02::/16 reject route (ENETUNREACH); -I names the interface outright
+        // (selectroute takes ipi6_ifindex without a route).
         var dst = destination.V6;
-        var unscoped = zone is null && IPv6RouteTable.IsScoped(dst) ? ctx.Stack.Routes6.Lookup(dst) : null;
-        var src = unscoped is not null && (unscoped.Flags & RouteFlags.Reject) != 0
-            ? null
-            : source?.V6 ?? ctx.Stack.SourceFor(dst, zone);
-        if (src is null)
+        var via = outInterface ?? zone;
+        InetAddress src;
+        if (source is { } given)
         {
-            ctx.Err.WriteLine("ping: UDP connect: No route to host"); // ping6.c connect(2) on a dummy socket; unconfirmed
-            return 1;
+            src = via is not null && given.V6.IsLinkLocal ? InetAddress.Scoped(given.V6, (uint)via.Index) : given;
+        }
+        else
+        {
+            var error = ctx.Stack.SelectSource(dst, via, out src);
+            if (error != Errno.None)
+            {
+                ctx.Err.WriteLine($"ping: UDP connect: {ErrnoText.Describe(error)}");
+                return 1;
+            }
         }
 
-        // getnameinfo(NI_NUMERICHOST) prints scoped addresses with their zone: fe80::1%epair0a.
-        var srcZone = zone ?? (IPv6RouteTable.IsScoped(src.Value) ? ctx.Stack.Interfaces.FirstOrDefault(i => i.IPv6Addresses.Any(a => a.Address == src.Value)) : null);
-        ctx.Out.WriteLine(PingFormat.Banner6(ScopedAddress.Format(src.Value, srcZone), ScopedAddress.Format(dst, zone), dataLength));
-        return Drive(ctx, host, destination, zone, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
+        // getnameinfo(NI_NUMERICHOST) prints scoped addresses with their zone: the source from getsockname, the
+        // destination only with the zone given in it (-I does not set sin6_scope_id).
+        ctx.Out.WriteLine(PingFormat.Banner6(src.ToString(ctx.Stack), ScopedAddress.Format(dst, zone), dataLength));
+        return Drive(ctx, host, destination, via, source, count, intervalMs, dataLength, ttl, timeoutSeconds, waitMs, quiet, quietErrors);
     }
 
     private static int Drive(ToolContext ctx, string host, InetAddress destination, NetworkInterface? zone, InetAddress? source, int count,
@@ -276,6 +298,10 @@ internal sealed class Ping : ITool
     /// <summary>Prints each event as ping does, as it happens on the loop.</summary>
     private sealed class Printer(ToolContext ctx, PingTally tally, bool inet6, NetworkInterface? zone, bool quiet, bool quietErrors) : IPingObserver
     {
+        // recvmsg's sin6_scope_id names the arrival interface of a scoped sender (fe80::2%epair0a).
+        private string From6(InetAddress from) =>
+            from.ScopeId != 0 ? from.ToString(ctx.Stack) : ScopedAddress.Format(from.V6, zone);
+
         public void OnReply(in PingReply reply)
         {
             var rtt = reply.RoundTripNs / (double)Nanos.PerMillisecond;
@@ -287,7 +313,7 @@ internal sealed class Ping : ITool
 
             double? time = tally.Timing ? rtt : null;
             ctx.Out.WriteLine(inet6
-                ? PingFormat.Reply6(reply.Bytes, ScopedAddress.Format(reply.From.V6, zone), reply.Sequence, reply.HopLimit, time, reply.Duplicate)
+                ? PingFormat.Reply6(reply.Bytes, From6(reply.From), reply.Sequence, reply.HopLimit, time, reply.Duplicate)
                 : PingFormat.Reply4(reply.Bytes, reply.From.ToString(), reply.Sequence, reply.HopLimit, time, reply.Duplicate));
         }
 
@@ -300,7 +326,7 @@ internal sealed class Ping : ITool
 
             if (inet6)
             {
-                ctx.Out.WriteLine($"{error.Bytes} bytes from {ScopedAddress.Format(error.From.V6, zone)}: {PingFormat.Icmp6Error(error.Type, error.Code, error.Mtu)}");
+                ctx.Out.WriteLine($"{error.Bytes} bytes from {From6(error.From)}: {PingFormat.Icmp6Error(error.Type, error.Code, error.Mtu)}");
                 return;
             }
 

@@ -482,20 +482,22 @@ internal sealed class Route : ITool
         bool hasGateway, isHost;
         if (req.Inet6 || req.Destination.Contains(':', StringComparison.Ordinal))
         {
-            if (!Ifconfig.TryParseInet6(req.Destination == "default" ? "::" : req.Destination, out var a, out _))
+            // getaddrinfo reads fe80::1%epair0a (or %2); the kernel looks the address up in that zone (sa6_embedscope).
+            if (!ScopedAddress.TryParse(req.Destination == "default" ? "::" : req.Destination, stack, out var a, out var zone, out _))
             {
                 return ctx.Fail($"bad address: {req.Destination}", 68);
             }
 
-            var r = stack.Routes6.Lookup(a);
+            var r = stack.Routes6.Lookup(a, zone?.Index ?? 0);
             if (r is null)
             {
                 return ctx.Fail("route has not been found");
             }
 
-            destination = r.IsDefault ? "default" : r.Destination.ToString();
+            // routename(): scoped addresses in the reply print with their zone by name (fe80::%epair0a).
+            destination = r.IsDefault ? "default" : ScopedAddress.Format(r.Destination, r.Zone != 0 ? stack.InterfaceByIndex(r.Zone) : null);
             mask = r.IsDefault ? "default" : IPv6Address.MaskFromPrefix(r.PrefixLength).ToString();
-            gateway = r.Gateway?.ToString() ?? string.Empty;
+            gateway = r.Gateway is { } g ? ScopedAddress.Format(g, stack.InterfaceByIndex(r.InterfaceIndex)) : string.Empty;
             (ifIndex, mtu, flags, hasGateway, isHost) = (r.InterfaceIndex, r.Mtu, r.Flags, r.Gateway is not null, r.PrefixLength == 128);
         }
         else

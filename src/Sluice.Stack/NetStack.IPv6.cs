@@ -1183,7 +1183,10 @@ public sealed partial class NetStack
     public Errno SelectSource(IPv6Address destination, NetworkInterface? zone, out InetAddress source)
     {
         source = default;
-        if (zone is null && !destination.IsLoopback && !IsLocalAddress(destination)
+        var scoped = Routing.IPv6RouteTable.IsScoped(destination);
+
+        // A zoneless link-local address is none of ours either (its embedded zone 0 matches no interface address).
+        if (zone is null && !destination.IsLoopback && (scoped || !IsLocalAddress(destination))
             && Routes6.Lookup(destination) is { } route && (route.Flags & (Routing.RouteFlags.Reject | Routing.RouteFlags.Blackhole)) != 0)
         {
             // in6_selectif: "do not use a rejected or black hole route" (fe80::/10, ::ffff:0.0.0.0/96 are network routes).
@@ -1191,7 +1194,7 @@ public sealed partial class NetStack
             return (route.Flags & Routing.RouteFlags.Host) != 0 ? Errno.EHOSTUNREACH : Errno.ENETUNREACH;
         }
 
-        if (zone is null && Routing.IPv6RouteTable.IsScoped(destination) && !destination.IsLoopback && !IsLocalAddress(destination))
+        if (zone is null && scoped && !destination.IsLoopback)
         {
 
             var candidates = 0;

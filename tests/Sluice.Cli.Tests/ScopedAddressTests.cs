@@ -77,9 +77,10 @@ public sealed class ScopedAddressTests
     [Fact]
     public void ZonelessLinkLocalPingMeetsTheRejectRouteAndZonedOneGoesOut()
     {
+        // in6_selectif refuses the fe80::/10 reject route, a network route: ENETUNREACH for ping6's dummy UDP connect.
         var (status, _, err) = Run("ping -6 -c 1 fe80::1");
         Assert.Equal(1, status);
-        Assert.Contains("ping: UDP connect: No route to host", err, StringComparison.Ordinal);
+        Assert.Contains("ping: UDP connect: Network is unreachable", err, StringComparison.Ordinal);
 
         (status, var output, _) = Run(
             "jail -c name=a vnet persist", "jail -c name=b vnet persist", "ifconfig epair0 create",
@@ -109,5 +110,76 @@ public sealed class ScopedAddressTests
         Assert.True(row.Success, output);
         Assert.True(int.Parse(row.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 2);
         Assert.True(int.Parse(row.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) >= 2);
+    }
+
+    private static readonly string[] TwoJails =
+    [
+        "jail -c name=a vnet persist", "jail -c name=b vnet persist", "ifconfig epair0 create",
+        "ifconfig epair0a vnet a", "ifconfig epair0b vnet b",
+        "jexec a ifconfig epair0a inet6 fe80::a%epair0a/64", "jexec b ifconfig epair0b inet6 fe80::b%epair0b/64",
+        "jexec a sleep 3",
+    ];
+
+    [Fact]
+    public void PingDashIPicksTheInterfaceOfAZonelessLinkLocalDestination()
+    {
+        var (status, output, err) = Run([.. TwoJails, "jexec a ping -6 -c 2 -I epair0a fe80::b"]);
+        Assert.True(status == 0, err + output);
+
+        // ping6.c: the source from the dummy socket's getsockname carries the zone; the destination has none (-I sets
+        // ipi6_ifindex, not sin6_scope_id); replies carry the zone recvmsg reports.
+        Assert.Contains("PING(104=40+8+56 bytes) fe80::a%epair0a --> fe80::b\n", output, StringComparison.Ordinal);
+        Assert.Contains("64 bytes from fe80::b%epair0a, icmp_seq=0 hlim=64", output, StringComparison.Ordinal);
+        Assert.Contains("64 bytes from fe80::b%epair0a, icmp_seq=1 hlim=64", output, StringComparison.Ordinal);
+        Assert.Contains("2 packets transmitted, 2 packets received, 0.0% packet loss", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PingDashIWithAnUnknownInterfaceFailsAsPing6Does()
+    {
+        var (status, _, err) = Run("ping -6 -c 1 -I nosuch0 fe80::1");
+        Assert.Equal(1, status);
+        Assert.Equal("ping: nosuch0: invalid interface name\n", err);
+    }
+
+    [Fact]
+    public void RouteGetOfAZonedDestinationShowsTheZonedInterfaceRoute()
+    {
+        var (status, output, err) = Run("ifconfig epair0 create", "ifconfig epair0a inet6 2001:db8::1/64", "route -n get -inet6 fe80::1%epair0a");
+        Assert.True(status == 0, err);
+
+        // route.c print_getmsg: routename() prints the reply's scoped destination with its zone by name; the mask
+        // numerically; no gateway line without RTF_GATEWAY.
+        Assert.Contains(
+            "   route to: fe80::1%epair0a\n"
+            + "destination: fe80::%epair0a\n"
+            + "       mask: ffff:ffff:ffff:ffff::\n"
+            + "        fib: 0\n"
+            + "  interface: epair0a\n",
+            output,
+            StringComparison.Ordinal);
+        Assert.DoesNotContain("gateway:", output, StringComparison.Ordinal);
+
+        // Without the zone the lookup meets rc.d's fe80::/10 reject route via ::1.
+        (status, output, _) = Run("ifconfig epair0 create", "ifconfig epair0a inet6 2001:db8::1/64", "route -n get -inet6 fe80::1");
+        Assert.Equal(0, status);
+        Assert.Contains("destination: fe80::\n       mask: ffc0::\n    gateway: ::1\n", output, StringComparison.Ordinal);
+        Assert.Contains("  interface: lo0\n", output, StringComparison.Ordinal);
+        Assert.Contains("REJECT", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OneLinkLocalAddressOnTwoInterfacesKeepsBothZones()
+    {
+        var (status, output, err) = Run(
+            "ifconfig epair0 create", "ifconfig epair1 create",
+            "ifconfig epair0a inet6 fe80::1%epair0a/64", "ifconfig epair1a inet6 fe80::1%epair1a/64",
+            "ifconfig epair0a", "ifconfig epair1a", "route -n get -inet6 fe80::1%epair1a", "netstat -rn -f inet6");
+        Assert.True(status == 0, err);
+        Assert.Contains("inet6 fe80::1%epair0a prefixlen 64", output, StringComparison.Ordinal);
+        Assert.Contains("inet6 fe80::1%epair1a prefixlen 64", output, StringComparison.Ordinal);
+        Assert.Contains("   route to: fe80::1%epair1a\ndestination: fe80::1%epair1a\n        fib: 0\n  interface: lo0\n", output, StringComparison.Ordinal);
+        Assert.Matches(@"fe80::1%epair0a +link#2 +UHS +lo0\n", output);
+        Assert.Matches(@"fe80::1%epair1a +link#4 +UHS +lo0\n", output);
     }
 }

@@ -170,7 +170,7 @@ internal sealed class Netstat : ITool
                     continue;
                 }
 
-                rows.Add(Row("tcp", c.Local, c.Foreign, c.ReceiveQueue, c.SendQueue, TcpStateNames.Of(c.State), numeric));
+                rows.Add(Row(stack, "tcp", c.Local, c.Foreign, c.ReceiveQueue, c.SendQueue, TcpStateNames.Of(c.State), numeric));
             }
         }
 
@@ -184,7 +184,7 @@ internal sealed class Netstat : ITool
                 }
 
                 var foreign = u.RemoteEndpoint ?? new InetEndpoint(u.IsIPv6 ? IPv6Address.Any : IPv4Address.Any, 0);
-                rows.Add(Row("udp", u.LocalEndpoint, foreign, u.QueuedBytes, 0, null, numeric));
+                rows.Add(Row(stack, "udp", u.LocalEndpoint, foreign, u.QueuedBytes, 0, null, numeric));
             }
         }
 
@@ -204,7 +204,7 @@ internal sealed class Netstat : ITool
 
     // Sluice has no name service: addresses are always numeric. Ports follow protopr: with -n numeric; otherwise the local
     // port is named unless it is an anonymous (ephemeral) one, and the foreign port is named only when both ports match.
-    private static SocketRow Row(string proto, InetEndpoint local, InetEndpoint foreign, long recvQ, long sendQ, string? state, bool numeric)
+    private static SocketRow Row(NetStack stack, string proto, InetEndpoint local, InetEndpoint foreign, long recvQ, long sendQ, string? state, bool numeric)
     {
         var anonymous = local.Port >= 10000;
         return new SocketRow(
@@ -212,16 +212,17 @@ internal sealed class Netstat : ITool
             local.Address.IsIPv6 ? "6" : "4",
             recvQ,
             sendQ,
-            AddressText(local.Address),
+            AddressText(local.Address, stack),
             local.Port,
-            AddressText(foreign.Address),
+            AddressText(foreign.Address, stack),
             foreign.Port,
             state,
             LocalNumericPort: numeric || anonymous,
             ForeignNumericPort: numeric || (!anonymous && local.Port != foreign.Port));
     }
 
-    private static string AddressText(InetAddress address) => address.IsUnspecified ? "*" : address.ToString();
+    // inet6print → inet6name: getnameinfo(NI_NUMERICHOST) prints a scoped address with its zone (fe80::1%epair0a).
+    private static string AddressText(InetAddress address, NetStack stack) => address.IsUnspecified ? "*" : address.ToString(stack);
 
     /// <summary><c>netstat -rn</c>: the title, then Internet and Internet6 sections.</summary>
     /// <remarks>Sluice has no name service, so the output is always numeric (<c>-n</c> widths).</remarks>

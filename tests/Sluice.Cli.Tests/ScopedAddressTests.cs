@@ -182,4 +182,18 @@ public sealed class ScopedAddressTests
         Assert.Matches(@"fe80::1%epair0a +link#2 +UHS +lo0\n", output);
         Assert.Matches(@"fe80::1%epair1a +link#4 +UHS +lo0\n", output);
     }
+
+    [Fact]
+    public void NetstatCountsTheMldReportsInTheIcmp6OutputHistogram()
+    {
+        var (status, output, err) = Run("ifconfig epair0 create", "ifconfig epair0a inet6 2001:db8::1/64", "sleep 5", "netstat -s -p icmp6");
+        Assert.True(status == 0, err);
+
+        // Two solicited-node groups (link-local and global address), each reported twice (robustness 2): the first
+        // report carries both records, the retransmissions may share a report or not (random delays).
+        var output6 = System.Text.RegularExpressions.Regex.Match(output, "\tOutput histogram:\n((?:\t\t.*\n)+)");
+        Assert.True(output6.Success, output);
+        Assert.Matches("\t\tneighbor solicitation: \\d+\n\t\tMLDv2 listener report: [23]\n$", output6.Groups[1].Value);
+        Assert.DoesNotContain("multicast listener report", output, StringComparison.Ordinal);
+    }
 }

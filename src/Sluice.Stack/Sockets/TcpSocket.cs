@@ -29,6 +29,7 @@ public sealed class TcpSocket : IDisposable
     private ITcpFunctionBlock? _fb;
     private string? _cc;
     private int _sndBuf, _rcvBuf;
+    private bool _sndAutoSize = true, _rcvAutoSize = true; // SB_AUTOSIZE, until SO_SNDBUF/SO_RCVBUF
     private bool _noDelay, _noOpt, _keepAlive, _signature, _oobInline;
     private int _maxSeg;
     private long _keepIdle, _keepIntvl, _keepInit;
@@ -347,6 +348,8 @@ public sealed class TcpSocket : IDisposable
             LocalEndpoint = tcb.LocalEndpoint,
             _sndBuf = listener._sndBuf,
             _rcvBuf = listener._rcvBuf,
+            _sndAutoSize = listener._sndAutoSize,
+            _rcvAutoSize = listener._rcvAutoSize,
             _noDelay = listener._noDelay,
             _noOpt = listener._noOpt,
             _signature = listener._signature,
@@ -371,6 +374,8 @@ public sealed class TcpSocket : IDisposable
     {
         tcb.SendBuffer.Resize(_sndBuf);
         tcb.RecvBuffer.Resize(_rcvBuf);
+        tcb.SendAutoSize = _sndAutoSize; // sonewconn: a listener's children inherit its SB_AUTOSIZE
+        tcb.RecvAutoSize = _rcvAutoSize;
         tcb.Flags |= (_noDelay ? TcbFlags.NoDelay : 0) | (_noOpt ? TcbFlags.NoOpt : 0) | (_keepAlive ? TcbFlags.KeepAlive : 0) | (_signature ? TcbFlags.Signature : 0);
         tcb.UserMaxSeg = _maxSeg;
         tcb.OutOfBandInline = _oobInline;
@@ -691,9 +696,12 @@ public sealed class TcpSocket : IDisposable
                     return Errno.ENOBUFS; // sbreserve_locked: above sb_max_adj
                 }
 
+                // sbsetopt: an explicit size ends autotuning of this buffer.
                 _rcvBuf = value;
+                _rcvAutoSize = false;
                 if (_tcb is not null)
                 {
+                    _tcb.RecvAutoSize = false;
                     _tcb.RecvBuffer.Resize(value, (int)(_tcb.Reass.Count > 0 ? _tcb.Reass.End(_tcb.Reass.Count - 1) - _tcb.RcvNxt : 0));
                 }
 
@@ -710,7 +718,13 @@ public sealed class TcpSocket : IDisposable
                 }
 
                 _sndBuf = value;
-                _tcb?.SendBuffer.Resize(value);
+                _sndAutoSize = false;
+                if (_tcb is not null)
+                {
+                    _tcb.SendAutoSize = false;
+                    _tcb.SendBuffer.Resize(value);
+                }
+
                 return Errno.None;
             case TcpSocketOption.SO_LINGER:
                 _linger = value < 0 ? -1 : value;

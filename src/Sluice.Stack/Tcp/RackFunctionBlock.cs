@@ -71,6 +71,8 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
     {
         stack.SysctlRackDsackStdBased = t.AddInt("net.inet.tcp.rack.misc.rack_dsack_ctl",
             "How do we process dsack with respect to rack timers, bit field, 3 is standards based?", 3, 0, 3);
+        stack.SysctlRackAutoscale = t.AddInt("net.inet.tcp.rack.misc.autoscale",
+            "What percentage should rack scale up its snd buffer by?", 20, 0, int.MaxValue);
         var s = stack.Statistics;
         t.AddComputed("net.inet.tcp.rack.stats.tlp_to_total", "Total number of tail loss probe expirations", () => Text(s.rack_tlp_sent));
         t.AddComputed("net.inet.tcp.rack.stats.tlp_new", "Total number of tail loss probe sending new data", () => Text(s.rack_tlp_new));
@@ -462,6 +464,43 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
         var minRtt = tcb.MinRtt == long.MaxValue ? 0 : tcb.MinRtt;
         return Math.Min(r.ReoWndMult * minRtt / 4, tcb.HaveRtt ? tcb.Srtt : long.MaxValue);
     }
+
+    /// <summary>
+    /// rack_sndbuf_autoscale (rack.c), run by rack_output and at the end of a fast-output burst: the criteria of
+    /// tcp_sndbuf_autoscale (without the low-water mark, and counting unacknowledged data from snd_max), but the step is
+    /// net.inet.tcp.rack.misc.autoscale percent of the buffer, at least net.inet.tcp.sendbuf_inc.
+    /// </summary>
+    internal override void SendBufferAutoscale(TcpControlBlock tcb)
+    {
+        var stack = tcb.Stack;
+        if (stack.SysctlSendBufAuto.Value == 0 || !tcb.SendAutoSize)
+        {
+            return;
+        }
+
+        var hiwat = (uint)tcb.SendBuffer.Capacity;
+        var used = (uint)tcb.SendBuffer.Count;
+        var sendwin = Math.Min((uint)Math.Max(tcb.Cwnd, 0), tcb.SndWnd);
+        var max = stack.SysctlSendBufMax.Value;
+        var inc = stack.SysctlSendBufInc.Value;
+        if (tcb.SndWnd / 4 * 5 >= hiwat
+            && used >= hiwat / 8 * 7
+            && used < max
+            && sendwin >= used - (tcb.SndMax - tcb.SndUna))
+        {
+            var percent = stack.SysctlRackAutoscale.Value;
+            long scaleUp = percent != 0 ? unchecked((uint)percent * hiwat) / 100 : inc;
+            scaleUp = Math.Max(scaleUp, inc) + hiwat;
+            ReserveSendBuffer(tcb, Math.Min(scaleUp, max));
+        }
+    }
+
+    /// <summary>
+    /// rack_process_data and rack_do_fastnewdata call tcp_autorcvbuf for every data segment taken in order with an empty
+    /// reassembly queue, on an established connection or a TCP Fast Open SYN_RECEIVED one — not only on the fast path.
+    /// </summary>
+    internal override bool AutoscalesReceiveBuffer(TcpControlBlock tcb, ref TcpSegment s, uint tiwin) =>
+        tcb.State != TcpState.SynReceived || (tcb.FastOpen & FastOpenFlags.Enabled) != 0;
 
     internal override int CongestionAllowance(TcpControlBlock tcb)
     {

@@ -1,33 +1,74 @@
 namespace Sluice.Stack.Tcp;
 
-/// <summary>A fixed-capacity byte ring (socket buffer), preallocated; grows only when the buffer size is raised.</summary>
+/// <summary>
+/// A byte ring (socket buffer) whose capacity is sb_hiwat: preallocated, reallocated only when the size is set
+/// (SO_SNDBUF/SO_RCVBUF) or grown by autotuning.
+/// </summary>
+/// <remarks>
+/// The array may be larger than <see cref="Capacity"/>: <see cref="Grow"/> at least doubles it, so the many small steps of
+/// send-buffer autotuning (net.inet.tcp.sendbuf_inc) reallocate only a logarithmic number of times.
+/// </remarks>
 internal sealed class ByteRing
 {
     private byte[] _buffer;
     private int _head;
+    private int _capacity;
 
-    public ByteRing(int capacity) => _buffer = new byte[Math.Max(capacity, 1)];
+    public ByteRing(int capacity)
+    {
+        _capacity = Math.Max(capacity, 1);
+        _buffer = new byte[_capacity];
+    }
 
-    public int Capacity => _buffer.Length;
+    /// <summary>The buffer size (sb_hiwat).</summary>
+    public int Capacity => _capacity;
 
     /// <summary>Contiguous bytes stored from the head.</summary>
     public int Count { get; private set; }
 
-    public int Free => _buffer.Length - Count;
+    public int Free => _capacity - Count;
 
     /// <summary>Changes the capacity (SO_SNDBUF/SO_RCVBUF), keeping stored bytes; never below <see cref="Count"/>.</summary>
     public void Resize(int capacity, int keepBeyond = 0)
     {
         capacity = Math.Max(capacity, Math.Max(Count + keepBeyond, 1));
-        if (capacity == _buffer.Length)
+        if (capacity == _capacity && capacity == _buffer.Length)
         {
             return;
         }
 
-        var fresh = new byte[capacity];
-        var keep = Math.Min(_buffer.Length, Math.Min(capacity, Count + keepBeyond));
+        Reallocate(capacity, capacity, Count + keepBeyond);
+    }
+
+    /// <summary>
+    /// Raises the capacity to <paramref name="capacity"/> (sbreserve from autotuning), keeping everything stored, also
+    /// the <paramref name="keepBeyond"/> bytes past <see cref="Count"/>. Allocates only when the array is too small, then
+    /// at least doubling it (up to <paramref name="arrayLimit"/>).
+    /// </summary>
+    public void Grow(int capacity, int arrayLimit, int keepBeyond = 0)
+    {
+        if (capacity <= _capacity)
+        {
+            return;
+        }
+
+        if (capacity <= _buffer.Length)
+        {
+            _capacity = capacity;
+            return;
+        }
+
+        var length = (int)Math.Max(capacity, Math.Min(2L * _buffer.Length, arrayLimit));
+        Reallocate(length, capacity, Count + keepBeyond);
+    }
+
+    private void Reallocate(int length, int capacity, int stored)
+    {
+        var fresh = new byte[length];
+        var keep = Math.Min(_buffer.Length, Math.Min(capacity, stored));
         CopyOut(0, fresh.AsSpan(0, keep));
         _buffer = fresh;
+        _capacity = capacity;
         _head = 0;
     }
 

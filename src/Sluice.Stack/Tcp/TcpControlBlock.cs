@@ -68,6 +68,19 @@ public sealed class TcpControlBlock : ITimerHandler
 
     internal readonly ByteRing SendBuffer;
     internal readonly ByteRing RecvBuffer;
+
+    /// <summary>
+    /// SB_AUTOSIZE on so_snd and so_rcv: autotuning may grow the buffer. Cleared by SO_SNDBUF/SO_RCVBUF (sbsetopt) and
+    /// by an sbreserve that fails (above sb_max_adj).
+    /// </summary>
+    internal bool SendAutoSize = true, RecvAutoSize = true;
+
+    /// <summary>
+    /// rfbuf_ts (the millisecond clock when the measurement began; 0 = not begun, as tcp_ts_getticks) and rfbuf_cnt (bytes
+    /// received in order since then): tcp_autorcvbuf's measurement.
+    /// </summary>
+    internal long RfbufTs;
+    internal int RfbufCnt;
     internal readonly ReassemblyRanges Reass = new();
     internal readonly SendMap Map = new();
     internal bool FinQueued, RemoteFinPending;

@@ -117,6 +117,9 @@ public abstract partial class TcpFunctionBlockBase
 
         var rcvWnd = (uint)Math.Max(tcb.RecvBuffer.Free, 0);
 
+        // Judged on the segment as it arrived, before ACK processing moves SND.UNA and SND.WND (header prediction).
+        var autoscaleReceive = AutoscalesReceiveBuffer(tcb, ref s, tiwin);
+
         // RFC 5961 §3.2: RST must match rcv_nxt exactly; in-window RSTs get a challenge ACK.
         if (s.Has(TcpFlags.Rst))
         {
@@ -473,7 +476,7 @@ public abstract partial class TcpFunctionBlockBase
         if ((payload.Length > 0 || fin) && tcb.State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.SynReceived
             || (fin && tcb.State is TcpState.CloseWait or TcpState.Closing or TcpState.LastAck))
         {
-            ReceiveData(tcb, seq, payload, fin);
+            ReceiveData(tcb, seq, payload, fin, autoscaleReceive);
             if (tcb.State == TcpState.Closed)
             {
                 return;
@@ -483,7 +486,7 @@ public abstract partial class TcpFunctionBlockBase
         Output(tcb);
     }
 
-    private static void ReceiveData(TcpControlBlock tcb, uint seq, ReadOnlySpan<byte> payload, bool fin)
+    private static void ReceiveData(TcpControlBlock tcb, uint seq, ReadOnlySpan<byte> payload, bool fin, bool autoscaleReceive)
     {
         var stack = tcb.Stack;
         var stats = stack.Statistics;
@@ -500,6 +503,11 @@ public abstract partial class TcpFunctionBlockBase
             tcb.ReceivedPackets++;
             if (seq == tcb.RcvNxt && tcb.Reass.Count == 0)
             {
+                if (autoscaleReceive)
+                {
+                    ReceiveBufferAutoscale(tcb, payload.Length);
+                }
+
                 tcb.RecvBuffer.Write(payload);
                 tcb.RcvNxt += (uint)payload.Length;
                 tcb.ReceivedBytes += payload.Length;

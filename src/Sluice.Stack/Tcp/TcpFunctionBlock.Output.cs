@@ -31,6 +31,11 @@ public abstract partial class TcpFunctionBlockBase
             o.TsEcr = tcb.TsRecent;
         }
 
+        if (!tcb.Has(TcbFlags.NoOpt))
+        {
+            StartReceiveMeasurement(tcb);
+        }
+
         var adv = tcb.RcvNxt + ((win >> tcb.RcvScale) << tcb.RcvScale);
         if (Seq.Gt(adv, tcb.RcvAdv))
         {
@@ -159,6 +164,8 @@ public abstract partial class TcpFunctionBlockBase
                 len = (int)Math.Max(len, wndRoom > 0 ? Math.Min(Math.Min(wndRoom, seg), unsent) : 1);
             }
 
+            SendBufferAutoscale(tcb);
+
             var finPending = tcb.FinQueued && !tcb.Has(TcbFlags.SentFin);
             var sendFin = finPending && len == unsent;
             var send = false;
@@ -276,6 +283,12 @@ public abstract partial class TcpFunctionBlockBase
 
         if (!tcb.Has(TcbFlags.NoOpt))
         {
+            // A SYN-ACK comes from the syncache in FreeBSD, not tcp_output, and starts no measurement.
+            if (!synAck)
+            {
+                StartReceiveMeasurement(tcb);
+            }
+
             var mss = stack.MssFor(tcb.Key.RemoteAddress);
             if (tcb.UserMaxSeg > 0)
             {

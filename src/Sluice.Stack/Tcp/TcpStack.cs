@@ -38,7 +38,9 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
         SysctlMaxSockBuf = null!, SysctlEcnMaxRetries = null!, SysctlRexmitDropOptions = null!, SysctlDropSynFin = null!,
         SysctlIcmpMayRst = null!, SysctlInsecureRst = null!, SysctlTolerateMissingTs = null!, SysctlRackDsackStdBased = null!, SysctlUdpTunnelingPort = null!,
         SysctlUdpTunnelingOverhead = null!, SysctlV6MssDflt = null!, SysctlPathMtuDiscovery = null!, SysctlMinMss = null!,
-        SysctlPmtudBlackholeDetect = null!, SysctlPmtudBlackholeMss = null!, SysctlV6PmtudBlackholeMss = null!, SysctlAlwaysKeepalive = null!;
+        SysctlPmtudBlackholeDetect = null!, SysctlPmtudBlackholeMss = null!, SysctlV6PmtudBlackholeMss = null!, SysctlAlwaysKeepalive = null!,
+        SysctlSendBufAuto = null!, SysctlSendBufInc = null!, SysctlSendBufMax = null!, SysctlSendBufAutoLowat = null!,
+        SysctlRecvBufAuto = null!, SysctlRecvBufMax = null!, SysctlRackAutoscale = null!;
 
     private UdpSocket? _tunnel4, _tunnel6;
 
@@ -188,6 +190,16 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
         SysctlMssDflt = t.AddInt("net.inet.tcp.mssdflt", "Default TCP Maximum Segment Size", 536, 216, 65535);
         SysctlSendSpace = t.AddInt("net.inet.tcp.sendspace", "Initial send socket buffer size", 32768, 1, 1 << 26);
         SysctlRecvSpace = t.AddInt("net.inet.tcp.recvspace", "Initial receive socket buffer size", 65536, 1, 1 << 26);
+
+        // Socket buffer autotuning: tcp_output.c (send) and tcp_input.c (receive). FreeBSD's SYSCTL_INTs take any int;
+        // negative values make no sense for any of them and are refused here.
+        SysctlSendBufAuto = t.AddInt("net.inet.tcp.sendbuf_auto", "Enable automatic send buffer sizing", 1, 0, int.MaxValue);
+        SysctlSendBufInc = t.AddInt("net.inet.tcp.sendbuf_inc", "Incrementor step size of automatic send buffer", 8 * 1024, 0, int.MaxValue);
+        SysctlSendBufMax = t.AddInt("net.inet.tcp.sendbuf_max", "Max size of automatic send buffer", 2 * 1024 * 1024, 0, int.MaxValue);
+        SysctlSendBufAutoLowat = t.AddInt("net.inet.tcp.sendbuf_auto_lowat",
+            "Modify threshold for auto send buffer growth to account for SO_SNDLOWAT", 0, 0, int.MaxValue);
+        SysctlRecvBufAuto = t.AddInt("net.inet.tcp.recvbuf_auto", "Enable automatic receive buffer sizing", 1, 0, int.MaxValue);
+        SysctlRecvBufMax = t.AddInt("net.inet.tcp.recvbuf_max", "Max size of automatic receive buffer", 2 * 1024 * 1024, 0, int.MaxValue);
         SysctlKeepIdle = t.AddInt("net.inet.tcp.keepidle", "time before keepalive probes begin", 7_200_000, 1, int.MaxValue);
         SysctlKeepIntvl = t.AddInt("net.inet.tcp.keepintvl", "time between keepalive probes", 75_000, 1, int.MaxValue);
         SysctlKeepCnt = t.AddInt("net.inet.tcp.keepcnt", "Number of keepalive probes to send", 8, 1, 1000);

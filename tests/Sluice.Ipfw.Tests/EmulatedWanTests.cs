@@ -95,17 +95,24 @@ public sealed class EmulatedWanTests
         AssertWithinBound(times[0]);
     }
 
-    // 1 MiB over 50 ms each way without a bandwidth limit. The server may have at most its send buffer
-    // (net.inet.tcp.sendspace, 32 KB; there is no buffer autotuning) unacknowledged, so each 32 KB of the response costs a
-    // round trip after the first: handshake + request + 31 round trips at least. Slow start from 10 segments needs two
-    // round trips to open the window to 32 KB, the response headers go ahead of the body (Nagle, 40 ms delayed ACK):
-    // at most 5 round trips more.
+    // 1 MiB over 50 ms each way without a bandwidth limit, so each round trip delivers one flight, as large as the smallest
+    // of the congestion window, the server's send buffer and the client's advertised window allows. The handshake takes
+    // one round trip and the request another, which brings the first flight; flight k arrives at the end of round trip
+    // 1 + k.
+    // Lower bound: slow start from the initial window (net.inet.tcp.initcwnd_segments = 10, at most 14600 bytes) at
+    // most doubles the window per round trip (one delayed ACK per two segments, abc_l_var 2), so k flights carry at most
+    // 14600 * (2^k - 1) bytes: 7 flights are needed (6 carry 919800 < 1 MiB), whatever the buffers.
+    // Upper bound: none of the three limits grows slower than 1.5 times per round trip once the transfer runs. Slow start
+    // doubles; tcp_autorcvbuf grows the receive buffer (initially 64 KB, enough for three slow-start flights) by half
+    // whenever more than 3/8 of it arrived within half an RTT, which each flight here does; tcp_sndbuf_autoscale adds
+    // 8 KB (net.inet.tcp.sendbuf_inc) per output pass, i.e. per ACK, about 2.8 times a flight per round trip, up to
+    // 5/4 of the peer's window (the initial 32 KB send buffer is not smaller than the third flight of the 1.5 series).
+    // Flights of at least 14480 * 1.5^(k-1) bytes need 9 to carry 1 MiB plus the headers (8 carry 713253 bytes), so the
+    // body is in after 10 round trips; the headers, written ahead of the body, add at most the client's 40 ms delayed ACK.
     private static void AssertWithinBound(long elapsed)
     {
         const long Rtt = 100 * Nanos.PerMillisecond;
-        const int SendSpace = 32768;
-        var lower = (2 + ((OneMegabyte + SendSpace - 1) / SendSpace) - 1) * Rtt;
-        Assert.InRange(elapsed, lower, lower + (5 * Rtt));
+        Assert.InRange(elapsed, (1 + 7) * Rtt, ((1 + 9) * Rtt) + (40 * Nanos.PerMillisecond));
     }
 
     [Fact]

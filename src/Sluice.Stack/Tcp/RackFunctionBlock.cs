@@ -496,6 +496,13 @@ public sealed class RackFunctionBlock : TcpFunctionBlockBase
     }
 
     /// <summary>
+    /// rack keeps t_srtt in microseconds, unscaled (rack_init converts it, tcp_change_time_units with
+    /// TCP_TMR_GRANULARITY_USEC), yet tcp_autorcvbuf still shifts it by TCP_RTT_SHIFT and compares it with elapsed
+    /// milliseconds: under rack a measurement lasts sRTT(µs)/64 ms, about 15.6 sRTTs, not half of one.
+    /// </summary>
+    internal override long AutorcvbufSrtt(TcpControlBlock tcb) => (tcb.Srtt / Nanos.PerMicrosecond) >> 5;
+
+    /// <summary>
     /// rack_process_data and rack_do_fastnewdata call tcp_autorcvbuf for every data segment taken in order with an empty
     /// reassembly queue, on an established connection or a TCP Fast Open SYN_RECEIVED one — not only on the fast path.
     /// </summary>

@@ -49,7 +49,11 @@ public sealed class TcpControlBlock : ITimerHandler
     internal long Srtt, RttVar, MinRtt = long.MaxValue, LatestRtt;
     internal bool HaveRtt;
     internal int RxtShift;
-    internal long LastChallengeAck;
+    /// <summary>
+    /// Start of the current challenge-ACK window (tcp_challenge_ack_check's t_challenge_ack_end less the window); one
+    /// window before virtual time 0 so that the first challenge ACK opens a window whenever the connection began.
+    /// </summary>
+    internal long LastChallengeAck = -Nanos.PerSecond;
     internal int ChallengeAcksThisSecond;
 
     // Congestion.
@@ -57,7 +61,13 @@ public sealed class TcpControlBlock : ITimerHandler
     internal long BytesAcked;
     internal int DupAcks;
     internal bool ForceOneRetransmit;
-    internal long DeliveredBytes, SynSentAt;
+    internal long DeliveredBytes;
+
+    /// <summary>
+    /// When the SYN or SYN-ACK was first sent (ns), for its RTT sample (tcp_output's t_rtttime for the SYN); -1 when none
+    /// is timed. Virtual time starts at 0, so 0 is a real send time and cannot mean "unset" as t_rtttime's 0 does.
+    /// </summary>
+    internal long SynSentAt = -1;
     internal uint SackHigh;
 
     /// <summary>snd_max when ECN last reduced the window: one reduction per window of data (RFC 3168 §6.1.2).</summary>
@@ -76,10 +86,11 @@ public sealed class TcpControlBlock : ITimerHandler
     internal bool SendAutoSize = true, RecvAutoSize = true;
 
     /// <summary>
-    /// rfbuf_ts (the millisecond clock when the measurement began; 0 = not begun, as tcp_ts_getticks) and rfbuf_cnt (bytes
-    /// received in order since then): tcp_autorcvbuf's measurement.
+    /// rfbuf_ts (the millisecond clock when the measurement began) and rfbuf_cnt (bytes received in order since then):
+    /// tcp_autorcvbuf's measurement. -1 when none is running: FreeBSD's 0 for that works because tcp_ts_getticks (uptime
+    /// in ms) is never 0 once TCP runs, but virtual time starts at 0.
     /// </summary>
-    internal long RfbufTs;
+    internal long RfbufTs = -1;
     internal int RfbufCnt;
     internal readonly ReassemblyRanges Reass = new();
     internal readonly SendMap Map = new();
@@ -89,6 +100,7 @@ public sealed class TcpControlBlock : ITimerHandler
     internal readonly Timer RexmtTimer, PersistTimer, KeepTimer, TwoMslTimer, DelAckTimer;
     internal TcpTimerKind RexmtMode;
     internal int PersistShift, KeepProbes;
+    /// <summary>t_rcvtime: when the last segment arrived (ns); tcp_newtcpcb starts it at the control block's creation.</summary>
     internal long LastInput;
 
     internal long KeepIdle, KeepIntvl, KeepInit;
@@ -172,6 +184,7 @@ public sealed class TcpControlBlock : ITimerHandler
         KeepIntvl = stack.SysctlKeepIntvl.Value * Nanos.PerMillisecond;
         KeepInit = stack.SysctlKeepInit.Value * Nanos.PerMillisecond;
         KeepCnt = (int)stack.SysctlKeepCnt.Value;
+        LastInput = stack.Net.Loop.Now;
         Ssthresh = int.MaxValue / 2;
         if (stack.SysctlDelayedAck.Value == 0)
         {

@@ -63,7 +63,7 @@ public abstract partial class TcpFunctionBlockBase
     /// </summary>
     private static void StartReceiveMeasurement(TcpControlBlock tcb)
     {
-        if (tcb.RfbufTs == 0 && tcb.RecvAutoSize)
+        if (tcb.RfbufTs < 0 && tcb.RecvAutoSize)
         {
             tcb.RfbufTs = tcb.Now / Nanos.PerMillisecond;
         }
@@ -78,10 +78,10 @@ public abstract partial class TcpFunctionBlockBase
     {
         var stack = tcb.Stack;
         var nowMs = tcb.Now / Nanos.PerMillisecond;
-        var srttMs = tcb.Srtt / Nanos.PerMillisecond; // t_srtt >> TCP_RTT_SHIFT, in ticks of 1 ms (hz = 1000)
+        var srtt = tcb.FunctionBlock is TcpFunctionBlockBase fb ? fb.AutorcvbufSrtt(tcb) : tcb.Srtt / Nanos.PerMillisecond;
         long newSize = 0;
-        if (stack.SysctlRecvBufAuto.Value != 0 && tcb.RecvAutoSize && tcb.HaveRtt && tcb.RfbufTs != 0
-            && nowMs - tcb.RfbufTs > srttMs / 2)
+        if (stack.SysctlRecvBufAuto.Value != 0 && tcb.RecvAutoSize && tcb.HaveRtt && tcb.RfbufTs >= 0
+            && nowMs - tcb.RfbufTs > srtt / 2)
         {
             var hiwat = tcb.RecvBuffer.Capacity;
             var max = stack.SysctlRecvBufMax.Value;
@@ -90,7 +90,7 @@ public abstract partial class TcpFunctionBlockBase
                 newSize = Math.Min(hiwat + (hiwat / 2), max);
             }
 
-            tcb.RfbufTs = 0;
+            tcb.RfbufTs = -1;
             tcb.RfbufCnt = 0;
         }
         else
@@ -113,6 +113,12 @@ public abstract partial class TcpFunctionBlockBase
 
         tcb.RecvBuffer.Grow((int)newSize, (int)limit);
     }
+
+    /// <summary>
+    /// tcp_autorcvbuf's <c>t_srtt &gt;&gt; TCP_RTT_SHIFT</c>, which it compares with elapsed ticks of 1 ms (hz = 1000): the
+    /// default stack keeps t_srtt in ticks scaled by 2^TCP_RTT_SHIFT, so this is the sRTT in milliseconds.
+    /// </summary>
+    internal virtual long AutorcvbufSrtt(TcpControlBlock tcb) => tcb.Srtt / Nanos.PerMillisecond;
 
     /// <summary>
     /// Whether an in-order data segment runs <see cref="ReceiveBufferAutoscale"/>: for the freebsd stack only the header

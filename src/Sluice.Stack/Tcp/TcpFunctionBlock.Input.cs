@@ -749,7 +749,7 @@ public abstract partial class TcpFunctionBlockBase
 
         if (s.Has(TcpFlags.Ack))
         {
-            if (tcb.RxtShift == 0 && tcb.SynSentAt > 0)
+            if (tcb.RxtShift == 0 && tcb.SynSentAt >= 0)
             {
                 tcb.RttSample(tcb.Now - tcb.SynSentAt);
                 stack.Statistics.tcps_rttupdated++;
@@ -910,7 +910,7 @@ public abstract partial class TcpFunctionBlockBase
             }
         }
 
-        if (sentAt < 0 && tcb.State == TcpState.SynReceived && tcb.RxtShift == 0 && tcb.SynSentAt > 0)
+        if (sentAt < 0 && tcb.State == TcpState.SynReceived && tcb.RxtShift == 0 && tcb.SynSentAt >= 0)
         {
             sentAt = tcb.SynSentAt;
         }

@@ -16,19 +16,28 @@ public sealed class TcpBufferAutotuningTests(ITestOutputHelper output)
     private const int FourMegabytes = 4 << 20;
     private static readonly long Rtt = 100 * Nanos.PerMillisecond;
 
-    private sealed record Outcome(long Elapsed, int SendBuffer, int ReceiveBuffer, uint LargestWindow, bool Intact);
+    private sealed record Outcome(
+        long Elapsed, int SendBuffer, int ReceiveBuffer, uint LargestWindow, bool Intact, long ClientSynRtt = 0, long ServerSynRtt = 0);
 
-    private static Outcome Run(string block, Action<NetStack>? sysctls = null, Action<TcpSocket>? sender = null, Action<TcpSocket>? receiver = null)
+    private static Outcome Run(
+        string block, Action<NetStack>? sysctls = null, Action<TcpSocket>? sender = null, Action<TcpSocket>? receiver = null,
+        long startAt = Nanos.PerSecond)
     {
         var net = new TcpPair(block, oneWayDelayNs: Rtt / 2);
         sysctls?.Invoke(net.Client);
         sysctls?.Invoke(net.Server);
-        // Start off time zero: the client's RTT sample from its SYN (which tcp_autorcvbuf needs) is taken only for a SYN
-        // sent at a non-zero time, and tcp_ts_getticks() = 0 means "no measurement" to the receive side.
-        net.Loop.RunFor(Nanos.PerSecond);
+
+        // Static ARP entries: the SYN leaves when TCP sends it, at startAt, with no address resolution before it.
+        var clientIf = net.Client.FindInterface("epair0a")!;
+        var serverIf = net.Server.FindInterface("epair0b")!;
+        net.Client.Arp.AddStatic(clientIf, TcpPair.ServerAddress, serverIf.HardwareAddress);
+        net.Server.Arp.AddStatic(serverIf, TcpPair.ClientAddress, clientIf.HardwareAddress);
+        net.Loop.RunFor(startAt);
         var listener = net.Listen();
         sender?.Invoke(listener); // accepted sockets inherit the listener's buffer settings (sonewconn)
         var (client, server) = net.Establish(listener, receiver);
+        var clientSynRtt = client.ControlBlock!.SmoothedRtt; // sampled from the SYN / SYN-ACK alone so far
+        var serverSynRtt = server.ControlBlock!.SmoothedRtt;
         var data = TcpPair.Pattern(FourMegabytes);
         var start = net.Loop.Now;
         var got = net.Transfer(server, client, data);
@@ -36,7 +45,7 @@ public sealed class TcpBufferAutotuningTests(ITestOutputHelper output)
         Assert.Equal(Errno.None, server.GetOption(TcpSocketOption.SO_SNDBUF, out var sendBuffer));
         Assert.Equal(Errno.None, client.GetOption(TcpSocketOption.SO_RCVBUF, out var receiveBuffer));
         var window = server.ControlBlock!.MaxSndWnd; // the largest window the receiver advertised (max_sndwnd)
-        return new Outcome(elapsed, sendBuffer, receiveBuffer, window, got.AsSpan().SequenceEqual(data));
+        return new Outcome(elapsed, sendBuffer, receiveBuffer, window, got.AsSpan().SequenceEqual(data), clientSynRtt, serverSynRtt);
     }
 
     private static void AutotuningOff(NetStack stack)
@@ -63,7 +72,9 @@ public sealed class TcpBufferAutotuningTests(ITestOutputHelper output)
 
         // Tuned: both buffers grew, and the receiver advertised a window beyond what the fixed buffer could offer.
         Assert.True(tuned.SendBuffer >= 4 * fixedSize.SendBuffer, $"send buffer {tuned.SendBuffer}");
-        Assert.True(tuned.ReceiveBuffer >= 4 * fixedSize.ReceiveBuffer, $"receive buffer {tuned.ReceiveBuffer}");
+        // rack's receive measurement lasts sRTT(µs)/64 ms (see RackGrowsTheReceiveBufferOncePerSrttInMicrosecondsOver64Ms).
+        var receiveGrowth = block == "rack" ? 1 : 4;
+        Assert.True(tuned.ReceiveBuffer > receiveGrowth * fixedSize.ReceiveBuffer, $"receive buffer {tuned.ReceiveBuffer}");
         Assert.True(tuned.LargestWindow > fixedSize.ReceiveBuffer, $"largest window {tuned.LargestWindow}");
         Assert.True(fixedSize.LargestWindow <= (uint)fixedSize.ReceiveBuffer);
 
@@ -103,5 +114,37 @@ public sealed class TcpBufferAutotuningTests(ITestOutputHelper output)
         Assert.True(outcome.Intact);
         Assert.Equal(65536, outcome.SendBuffer);
         Assert.Equal(131072, outcome.ReceiveBuffer);
+    }
+
+    [Theory]
+    [InlineData("freebsd")]
+    [InlineData("rack")]
+    public void AConnectionOpenedAtVirtualTimeZeroSamplesItsSynRttAndGrowsItsReceiveBufferAsOneOpenedLater(string block)
+    {
+        // Virtual time starts at 0, which FreeBSD's t_rtttime and rfbuf_ts use to mean "nothing measured": a SYN sent at
+        // t = 0 must still be timed, and the receive-buffer measurement started at t = 0 must still count.
+        var atZero = Run(block, startAt: 0);
+        var later = Run(block, startAt: Nanos.PerSecond);
+        output.WriteLine($"{block}: at 0 {atZero}, at 1 s {later}");
+
+        Assert.True(atZero.Intact);
+        Assert.InRange(atZero.ClientSynRtt, Rtt, Rtt + Nanos.PerMillisecond);
+        Assert.True(atZero.ReceiveBuffer > 65536 + 1460, $"receive buffer {atZero.ReceiveBuffer}");
+        Assert.Equal(later, atZero);
+    }
+
+    [Fact]
+    public void RackGrowsTheReceiveBufferOncePerSrttInMicrosecondsOver64Ms()
+    {
+        // rack keeps t_srtt in µs and tcp_autorcvbuf compares (t_srtt >> TCP_RTT_SHIFT) / 2 with elapsed ms: with a 100 ms
+        // sRTT a measurement lasts 100000 / 32 / 2 = 1562 ms, so a 4 MB transfer sees few 1.5x steps; freebsd's lasts 50 ms.
+        var rack = Run("rack");
+        var freebsd = Run("freebsd");
+        output.WriteLine($"rack {rack}, freebsd {freebsd}");
+
+        var measurement = Rtt / Nanos.PerMicrosecond / 32 / 2 * Nanos.PerMillisecond;
+        var steps = 1 + (int)(rack.Elapsed / measurement);
+        Assert.InRange(rack.ReceiveBuffer, 65536 + 1460 + 1, (int)(66576 * Math.Pow(1.5, steps)));
+        Assert.True(freebsd.ReceiveBuffer > 4 * rack.ReceiveBuffer, $"freebsd {freebsd.ReceiveBuffer}, rack {rack.ReceiveBuffer}");
     }
 }

@@ -320,7 +320,7 @@ public sealed partial class PfEngine
         if (s.SourceNode is { } sn)
         {
             sn.States--;
-            if (s.Src.State >= PfTcpState.Established && s.Dst.State >= PfTcpState.Established && s.Wire.Proto == PfPacket.Tcp && sn.Connections > 0)
+            if (s.TcpEstablished && sn.Connections > 0) // pf_src_tree_remove_state: src.tcp_est
             {
                 sn.Connections--;
             }

@@ -97,9 +97,8 @@ public sealed partial class PfEngine
         if (src.State >= PfTcpState.ProxySrc || dst.State >= PfTcpState.ProxySrc || s.Src.State >= PfTcpState.ProxySrc)
         {
             // pf_synproxy: pf consumes every packet until both handshakes are done (PF_SYNPROXY_DROP).
-            Synproxy(s, fromSrc, ref pd);
+            reason = Synproxy(s, fromSrc, ref pd);
             action = Config.PfAction.Block;
-            reason = PfReason.Synproxy;
             return true;
         }
 
@@ -406,6 +405,7 @@ public sealed partial class PfEngine
         var sn = s.SourceNode!;
         var opts = s.Rule!.Ast.StateOptions;
         sn.Connections++;
+        s.TcpEstablished = true;
         var nowSec = Now / Second;
         if (sn.ThresholdSeconds != 0 || sn.ThresholdLimit != 0)
         {
@@ -450,6 +450,7 @@ public sealed partial class PfEngine
         s.Purged = true;
         s.Src.State = s.Dst.State = PfTcpState.Closed;
         sn.Connections--;
+        s.TcpEstablished = false;
         return true;
     }
 

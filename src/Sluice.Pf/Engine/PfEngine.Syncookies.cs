@@ -235,9 +235,9 @@ public sealed partial class PfEngine
         s.Src.WScale = 0;
         s.Src.State = PfTcpState.ProxySrc;
         s.ProxyMss = mss;
-        Synproxy(s, true, ref pd);
+        var reason = Synproxy(s, true, ref pd);
         SyncHalfOpen(s);
-        Counters[(int)PfReason.Synproxy]++;
+        Counters[(int)reason]++;
         return PfilVerdict.Drop;
     }
 

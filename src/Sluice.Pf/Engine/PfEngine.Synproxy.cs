@@ -25,53 +25,66 @@ public sealed partial class PfEngine
         SynAckToClient(s);
     }
 
-    /// <summary>pf_get_mss: the MSS option of a SYN, or the default.</summary>
+    /// <summary>
+    /// pf_get_mss: the MSS option of a SYN, the default when the options carry none, and 0 for a SYN without options
+    /// (FreeBSD's quirk: pf_calc_mss then announces its floor of 64).
+    /// </summary>
     private static ushort SynMss(Packet packet, ref PfPacket pd)
     {
-        var opts = packet.Data[(pd.Offset + 20)..(pd.Offset + pd.TcpHeaderLength)];
-        var i = 0;
-        while (i < opts.Length && opts[i] != 0)
+        if (pd.TcpHeaderLength <= 20)
         {
-            if (opts[i] == 1)
+            return 0;
+        }
+
+        var opts = packet.Data[(pd.Offset + 20)..(pd.Offset + pd.TcpHeaderLength)];
+        var mss = DefaultMss;
+        var i = 0;
+        while (opts.Length - i >= 4)
+        {
+            if (opts[i] is 0 or 1)
             {
-                i++;
+                i++; // EOL is skipped like NOP, as pf_get_mss does
                 continue;
             }
 
-            if (i + 1 >= opts.Length || opts[i + 1] < 2 || i + opts[i + 1] > opts.Length)
+            if (opts[i] == 2)
             {
-                break;
+                mss = BinaryPrimitives.ReadUInt16BigEndian(opts[(i + 2)..]);
             }
 
-            if (opts[i] == 2 && opts[i + 1] == 4)
-            {
-                return BinaryPrimitives.ReadUInt16BigEndian(opts[(i + 2)..]);
-            }
-
-            i += opts[i + 1];
+            i += Math.Max(2, (int)opts[i + 1]);
         }
 
-        return DefaultMss;
+        return mss;
     }
 
-    /// <summary>pf_calc_mss: no more than the route's interface MTU allows, at least 64.</summary>
+    /// <summary>
+    /// pf_calc_mss: the route's MTU less the headers, raised to tcp.mssdflt (also without a route), capped by the
+    /// offer, at least 64.
+    /// </summary>
     private ushort CalcMss(UInt128 addr, bool v6, ushort offer)
     {
-        int mtu;
+        var mss = 0;
         if (v6)
         {
             var r = _stack.Routes6.Lookup(ToV6(addr));
-            mtu = r is null ? 1280 : (_stack.InterfaceByIndex(r.InterfaceIndex)?.Mtu ?? 1280);
-            mtu -= 60;
+            if (r is not null && _stack.InterfaceByIndex(r.InterfaceIndex) is { } ifp)
+            {
+                mss = ifp.Mtu - 40 - 20;
+            }
         }
         else
         {
             var r = _stack.Routes4.Lookup(new IPv4Address((uint)addr));
-            mtu = r is null ? 576 : (_stack.InterfaceByIndex(r.InterfaceIndex)?.Mtu ?? 576);
-            mtu -= 40;
+            if (r is not null && _stack.InterfaceByIndex(r.InterfaceIndex) is { } ifp)
+            {
+                mss = ifp.Mtu - 20 - 20;
+            }
         }
 
-        return (ushort)Math.Max(64, Math.Min(mtu, (int)offer));
+        mss = Math.Max(DefaultMss, mss);
+        mss = Math.Min(mss, offer);
+        return (ushort)Math.Max(mss, 64);
     }
 
     private void SynAckToClient(PfState s) =>
@@ -82,18 +95,24 @@ public sealed partial class PfEngine
 
     /// <summary>
     /// pf_synproxy on a state still in PROXY:SRC or PROXY:DST. Every packet it sees is consumed (counted as
-    /// <c>synproxy</c>): the client's handshake is completed by pf, then pf opens the connection to the server with the
-    /// client's options and, when the server answers, acknowledges both sides and sets the sequence number offsets
-    /// that translate the rest of the connection.
+    /// <c>synproxy</c>, or <c>src-limit</c> when the client's ACK is over the rule's max-src-conn/-rate): the client's
+    /// handshake is completed by pf, then pf opens the connection to the server with the client's options and, when the
+    /// server answers, acknowledges both sides and sets the sequence number offsets that translate the rest of the
+    /// connection.
     /// </summary>
-    private void Synproxy(PfState s, bool fromSrc, ref PfPacket pd)
+    /// <remarks>
+    /// As in FreeBSD, pf keeps no timer of its own: a SYN to the server that is lost is sent again (with the same ISN)
+    /// only when the client repeats its ACK or sends data, and the state is not refreshed by any of these packets, so
+    /// it expires <c>tcp.first</c> after the client's SYN unless the server answers.
+    /// </remarks>
+    private PfReason Synproxy(PfState s, bool fromSrc, ref PfPacket pd)
     {
         var flags = pd.TcpFlags;
         if (s.Src.State == PfTcpState.ProxySrc)
         {
             if (!fromSrc)
             {
-                return;
+                return PfReason.Synproxy;
             }
 
             if ((flags & SynF) != 0)
@@ -103,35 +122,41 @@ public sealed partial class PfEngine
                     SynAckToClient(s); // the client retransmitted its SYN
                 }
 
-                return;
+                return PfReason.Synproxy;
             }
 
             if ((flags & (AckFlag | RstF | Fin)) != AckFlag || pd.Ack != s.Src.SeqHi + 1 || pd.Seq != s.Src.SeqLo + 1)
             {
-                return;
+                return PfReason.Synproxy;
+            }
+
+            // pf_synproxy counts the connection against max-src-conn and max-src-conn-rate when the client completes
+            // its handshake with pf (pf_src_connlimit): over a limit the ACK is dropped and the state purged.
+            if (s.SourceNode is not null && SourceConnLimit(s))
+            {
+                return PfReason.SrcLimit;
             }
 
             s.Src.State = PfTcpState.ProxyDst;
             s.Src.MaxWin = Math.Max((ushort)1, pd.Win);
             s.Dst.SeqHi = (uint)_stack.Random.NextInt64(1, 1L << 32);
-            s.Expire = Now;
             SynToServer(s);
-            return;
+            return PfReason.Synproxy;
         }
 
         if (fromSrc)
         {
             if ((flags & (SynF | AckFlag)) == AckFlag && pd.Ack == s.Src.SeqHi + 1 && pd.Seq == s.Src.SeqLo + 1)
             {
-                SynToServer(s); // the client repeated its ACK: ask the server again
+                SynToServer(s); // the client repeated its ACK (or sent data): ask the server again, same ISN
             }
 
-            return;
+            return PfReason.Synproxy;
         }
 
         if ((flags & (SynF | AckFlag)) != (SynF | AckFlag) || pd.Ack != s.Dst.SeqHi + 1)
         {
-            return;
+            return PfReason.Synproxy;
         }
 
         var serverIsn = pd.Seq;
@@ -149,9 +174,8 @@ public sealed partial class PfEngine
         s.Src.SeqHi = s.Src.SeqLo + s.Dst.MaxWin;
         s.Dst.SeqHi = s.Dst.SeqLo + s.Src.MaxWin;
         s.Src.WScale = s.Dst.WScale = 0;
-        s.Src.State = s.Dst.State = PfTcpState.Established;
-        s.Expire = Now;
-        SetTcpTimeout(s, ref s.Src, ref s.Dst);
+        s.Src.State = s.Dst.State = PfTcpState.Established; // timeout and expiry change with the next tracked packet
+        return PfReason.Synproxy;
     }
 
     /// <summary>pf_send_tcp: a TCP segment pf makes itself, with an MSS option when <paramref name="mss"/> is set.</summary>

@@ -90,6 +90,7 @@ internal sealed class PfState
     public PfRuleActions Actions; // pf_kstate.act: the match rules' and the rule's actions, for every packet
     public PfRuleC[]? LogAllMatches; // match rules with log (all)
     public bool HalfOpen; // counted in pf_status.states_halfopen
+    public bool TcpEstablished; // pf_state_peer.tcp_est: counted in the source node's connections
 }
 
 /// <summary>A source-tracking node (pf's <c>pf_ksrc_node</c>): per source address, per rule or global.</summary>

@@ -32,6 +32,9 @@ public sealed partial class PfEngine
     /// <summary>Fragments pf holds for reassembly (<c>pfctl -si</c>'s frag entries).</summary>
     public int FragmentCount => _fragmentCount;
 
+    /// <summary>IPv6 datagrams pf reassembled from fragments (pf_reassemble6).</summary>
+    public ulong Reassembled6 { get; private set; }
+
     /// <summary>
     /// pf_normalize_ip. With scrub rules, the first matching one (unless <c>no scrub</c>) normalizes the packet; without
     /// any, normalization is enforced and reassembly follows <c>set reassemble</c> (off by default in FreeBSD 14).
@@ -341,6 +344,7 @@ public sealed partial class PfEngine
 
         BinaryPrimitives.WriteUInt16BigEndian(w[4..], (ushort)(hlen - 40 + q.Total));
         _reassembled6Info = (hlen, q.MaxLength, key.Item3);
+        Reassembled6++;
         DropQueue(key, q);
         return whole;
     }
@@ -368,6 +372,7 @@ public sealed partial class PfEngine
             var n = Math.Min(chunk, payload - off);
             var f = _stack.Pool.Rent(hlen + 8 + n);
             f.CopyMetadataFrom(whole);
+            f.PfFragmentMaxLength = 0; // a fragment, not the reassembled datagram
             var fd = f.Data;
             d[..hlen].CopyTo(fd);
             fd[nextField] = 44;

@@ -393,7 +393,40 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
             }
         }
 
+        if (ipv6 && !inbound && packet.PfFragmentMaxLength != 0)
+        {
+            return TestReassembledOut6(packet, ifp, ref pd, scrub, haveScrub);
+        }
+
         return TestNormalized(packet, ifp, inbound, ref pd, scrub, haveScrub);
+    }
+
+    /// <summary>
+    /// pf_test6 on output for a datagram pf reassembled on input (PF_REASSEMBLED): filtered whole, and when it passes
+    /// sent on as the fragments it arrived as (pf_refragment6); it is not reassembled a second time.
+    /// </summary>
+    private PfilVerdict TestReassembledOut6(Packet packet, NetworkInterface ifp, ref PfPacket pd, PfRuleC? scrub, bool haveScrub)
+    {
+        var info = (HeaderLength: (int)packet.PfFragmentHeaderLength, MaxLength: (int)packet.PfFragmentMaxLength, Id: packet.PfFragmentId);
+        var saved = _whole6;
+        _whole6 = (packet, info);
+        PfilVerdict verdict;
+        try
+        {
+            verdict = TestNormalized(packet, ifp, false, ref pd, scrub, haveScrub);
+        }
+        finally
+        {
+            _whole6 = saved;
+        }
+
+        if (verdict != PfilVerdict.Pass)
+        {
+            return verdict;
+        }
+
+        SendRefragmented6(packet, ifp, info);
+        return PfilVerdict.Consumed;
     }
 
     private (int HeaderLength, int MaxLength, uint Id) _reassembled6Info;
@@ -405,21 +438,15 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
     public ulong Refragmented6 { get; private set; }
 
     /// <summary>
-    /// Sends a passed, reassembled IPv6 datagram on as fragments no larger than the largest that arrived. Outbound this
-    /// is pf_refragment6. Inbound the stack's forwarding path checks the MTU before its output hook (FreeBSD's
-    /// ip6_forward runs the hook first), so the fragments go on instead and pf's outbound test reassembles them again:
-    /// rules and states see the whole datagram in both directions.
+    /// pf_refragment6 on output: a passed, reassembled IPv6 datagram leaves as fragments no larger than the largest
+    /// that arrived, with the original identification; pf's hooks do not see them again (M_SKIP_FIREWALL).
     /// </summary>
-    private void SendRefragmented6(Packet whole, NetworkInterface ifp, (int HeaderLength, int MaxLength, uint Id) info, PfilDirection direction)
+    private void SendRefragmented6(Packet whole, NetworkInterface ifp, (int HeaderLength, int MaxLength, uint Id) info)
     {
-        if (direction == PfilDirection.Out)
-        {
-            Refragmented6++;
-        }
-
+        Refragmented6++;
         foreach (var f in Refragment6(whole, info.HeaderLength, info.MaxLength, info.Id))
         {
-            _stack.Reinject(f, ifp, direction, true, this);
+            _stack.Reinject(f, ifp, PfilDirection.Out, true, this);
         }
     }
 
@@ -452,8 +479,17 @@ public sealed partial class PfEngine : IPacketFilter, ITimerHandler
 
         switch (verdict)
         {
+            case PfilVerdict.Pass when v6 && direction == PfilDirection.In:
+                // pf_test6 keeps the datagram whole on input with its PF_REASSEMBLED tag: the stack delivers it, or
+                // forwards it through pf's output test (ip6_forward runs the hook before the MTU check), which
+                // refragments it there. Reassembled once, refragmented once.
+                whole.PfFragmentHeaderLength = (ushort)info.HeaderLength;
+                whole.PfFragmentMaxLength = (ushort)info.MaxLength;
+                whole.PfFragmentId = info.Id;
+                _stack.Reinject(whole, ifp, direction, true, this);
+                break;
             case PfilVerdict.Pass when v6:
-                SendRefragmented6(whole, ifp, info, direction);
+                SendRefragmented6(whole, ifp, info);
                 break;
             case PfilVerdict.Pass:
                 _stack.Reinject(whole, ifp, direction, false, this);

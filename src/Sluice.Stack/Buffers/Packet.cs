@@ -86,6 +86,18 @@ public sealed class Packet
     /// <summary>pf tag id (0 = none).</summary>
     public ushort PfTag { get; set; }
 
+    /// <summary>
+    /// pf's PF_REASSEMBLED tag (pf_fragment_tag) on an IPv6 datagram pf reassembled: the largest fragment that arrived
+    /// (0 = not reassembled); pf's output test sends the datagram on as fragments no larger (pf_refragment6).
+    /// </summary>
+    public ushort PfFragmentMaxLength { get; set; }
+
+    /// <summary>With <see cref="PfFragmentMaxLength"/>: the length of the unfragmentable part (ft_hdrlen).</summary>
+    public ushort PfFragmentHeaderLength { get; set; }
+
+    /// <summary>With <see cref="PfFragmentMaxLength"/>: the fragments' identification (ft_id).</summary>
+    public uint PfFragmentId { get; set; }
+
     /// <summary>ipfw tag (`ipfw add ... tag N`, matched by `tagged N`); 0 = none.</summary>
     public ushort IpfwTag { get; set; }
 
@@ -134,6 +146,9 @@ public sealed class Packet
         Flags = PacketFlags.None;
         FlowHash = 0;
         PfTag = 0;
+        PfFragmentMaxLength = 0;
+        PfFragmentHeaderLength = 0;
+        PfFragmentId = 0;
         IpfwTag = 0;
         DummynetCookie = 0;
         GsoSize = 0;
@@ -153,6 +168,9 @@ public sealed class Packet
         Flags &= PacketFlags.ChecksumVerified | PacketFlags.ChecksumPartial;
         FlowHash = 0;
         PfTag = 0;
+        PfFragmentMaxLength = 0;
+        PfFragmentHeaderLength = 0;
+        PfFragmentId = 0;
         IpfwTag = 0;
         DummynetCookie = 0;
         NetworkOffset = -1;
@@ -239,6 +257,9 @@ public sealed class Packet
         Flags = other.Flags;
         FlowHash = other.FlowHash;
         PfTag = other.PfTag;
+        PfFragmentMaxLength = other.PfFragmentMaxLength;
+        PfFragmentHeaderLength = other.PfFragmentHeaderLength;
+        PfFragmentId = other.PfFragmentId;
         IpfwTag = other.IpfwTag;
         DummynetCookie = other.DummynetCookie;
         GsoSize = other.GsoSize;

@@ -146,6 +146,95 @@ public sealed class PfFrag6Tests
         net.Loop.RunFor(Nanos.PerSecond);
         var frags = log.Frames.Where(f => !f.Outbound && f.Frame.Length > 54 && f.Frame[12] == 0x86 && f.Frame[13] == 0xdd && f.Frame[20] == 44).ToList();
         Assert.Equal(4008, frags.Sum(f => IPv6Packet.CreateUnchecked(f.Frame.AsSpan(14)).PayloadLength - 8));
-        Assert.Equal(1UL, pf.Engine.Routed);
+
+        // The original goes on whole (pf_test6 refragments on output only) and finds no route: fw's unreachable quotes
+        // its UDP header, matches the state going back and is duplicated too, as in FreeBSD.
+        var icmp = log.Frames.Where(f => !f.Outbound && f.Frame.Length > 62 && f.Frame[12] == 0x86 && f.Frame[13] == 0xdd && f.Frame[20] == 58 && f.Frame[54] == 1).ToList();
+        Assert.Single(icmp);
+        Assert.Equal(2UL, pf.Engine.Routed);
+        Assert.Equal(1UL, pf.Engine.Reassembled6);
+    }
+
+    [Fact]
+    public void AForwardedFragmentedDatagramIsReassembledOnceAndLeavesAsTheSameFragments()
+    {
+        // FreeBSD: pf_test6 on input reassembles (pf_reassemble6, PF_REASSEMBLED tag) and passes the datagram on
+        // whole; ip6_forward runs pf's output test before its MTU check, and pf_refragment6 cuts it there with the
+        // largest fragment's size and the original identification. One reassembly, one refragmentation.
+        var net = new PfNet();
+        var pf = net.Load(Conf);
+        var log = new FrameLog();
+        net.WanIf.AddTap(log);
+        using var wan = PfNet.Bound(net.Wan, 53, v6: true);
+        var data = Payload(2992);
+        var udp = new byte[8 + data.Length];
+        udp[0] = 0x0f;
+        udp[1] = 0xa0;
+        udp[3] = 53;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(4), (ushort)udp.Length);
+        data.CopyTo(udp, 8);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(6), UdpChecksum6(udp));
+        int[] sizes = [1232, 1232, 536];
+        var sent = new List<byte[]>();
+        var off = 0;
+        foreach (var n in sizes)
+        {
+            var chunk = udp.AsSpan(off, n).ToArray();
+            SendFragment(net, 0xabcdef, off, more: off + n < udp.Length, chunk);
+            sent.Add(chunk);
+            off += n;
+        }
+
+        net.Loop.RunFor(Nanos.PerSecond);
+        var buf = new byte[8000];
+        Assert.True(wan.TryReceive(buf, out var got, out _));
+        Assert.Equal(data, buf[..got]);
+
+        var frags = log.Frames.Where(f => !f.Outbound && f.Frame.Length > 62 && f.Frame[12] == 0x86 && f.Frame[13] == 0xdd && f.Frame[20] == 44)
+            .Select(f => f.Frame.AsSpan(14).ToArray()).ToList();
+        Assert.Equal(sizes.Length, frags.Count);
+        for (var i = 0; i < frags.Count; i++)
+        {
+            var ip = IPv6Packet.CreateUnchecked(frags[i]);
+            Assert.Equal(48 + sizes[i], frags[i].Length);
+            Assert.Equal(63, ip.HopLimit); // decremented once
+            Assert.Equal(17, frags[i][40]);
+            Assert.Equal(0xabcdefu, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(frags[i].AsSpan(44)));
+            Assert.Equal(sizes.Take(i).Sum() | (i < frags.Count - 1 ? 1 : 0), System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(frags[i].AsSpan(42)));
+            Assert.Equal(sent[i], frags[i][48..]);
+        }
+
+        Assert.Equal(1UL, pf.Engine.Reassembled6);
+        Assert.Equal(1UL, pf.Engine.Refragmented6);
+        Assert.Equal(0UL, pf.Engine.Counters[(int)Sluice.Pf.Engine.PfReason.Fragment]);
+        Assert.Equal(0, pf.Engine.FragmentCount);
+        Assert.Equal(2, pf.Engine.StateCount); // in on int and out on ext, each created by the whole datagram
+    }
+
+    private static ushort UdpChecksum6(byte[] udp)
+    {
+        uint sum = 0;
+        var src = new byte[16];
+        var dst = new byte[16];
+        PfNet.V6("2001:db8:1::2").WriteTo(src);
+        PfNet.V6("2001:db8:2::2").WriteTo(dst);
+        for (var i = 0; i < 16; i += 2)
+        {
+            sum += (uint)((src[i] << 8) | src[i + 1]) + (uint)((dst[i] << 8) | dst[i + 1]);
+        }
+
+        sum += (uint)udp.Length + 17;
+        for (var i = 0; i < udp.Length; i += 2)
+        {
+            sum += (uint)((udp[i] << 8) | (i + 1 < udp.Length ? udp[i + 1] : 0));
+        }
+
+        while (sum > 0xffff)
+        {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+
+        var c = (ushort)~sum;
+        return c == 0 ? (ushort)0xffff : c;
     }
 }

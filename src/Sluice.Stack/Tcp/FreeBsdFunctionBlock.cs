@@ -2,7 +2,8 @@ namespace Sluice.Stack.Tcp;
 
 /// <summary>
 /// The default stack (`freebsd`): duplicate-ACK fast retransmit and NewReno recovery (RFC 5681, RFC 6582), limited
-/// transmit (RFC 3042), and SACK-based loss recovery (RFC 6675) when SACK was negotiated; RTO with rexmit_slop.
+/// transmit (RFC 3042), and SACK-based loss recovery (RFC 6675) when SACK was negotiated, paced by Proportional Rate
+/// Reduction (RFC 6937, net.inet.tcp.do_prr); RTO with rexmit_slop.
 /// </summary>
 public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
 {
@@ -18,6 +19,11 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
             if (tcb.SackEnabled)
             {
                 MarkLostRfc6675(tcb);
+                if (tcb.PrrActive && sackedBytes > 0)
+                {
+                    // tcp_input: a duplicate ACK in SACK recovery; one without new SACK information changes nothing.
+                    PrrAck(tcb, sackedBytes);
+                }
             }
             else
             {
@@ -57,8 +63,22 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
         if (tcb.SackEnabled)
         {
             tcb.Stack.Statistics.tcps_sack_recovery_episode++;
-            tcb.Cwnd = tcb.Ssthresh;
             MarkLostRfc6675(tcb);
+            tcb.PrrActive = tcb.Stack.SysctlDoPrr.Value != 0;
+            if (tcb.PrrActive)
+            {
+                // tcp_input (V_tcp_do_prr): prr_delivered starts at what the scoreboard already holds SACKed,
+                // RecoverFS = snd_nxt - snd_una (RFC 6937 §3), and snd_cwnd = one segment: only the first retransmission
+                // leaves now; each later ACK releases what tcp_do_prr_ack computes.
+                tcb.PrrDelivered = SackedBytes(tcb);
+                tcb.PrrOut = 0;
+                tcb.RecoverFs = Math.Max(1, (int)(tcb.SndNxt - tcb.SndUna));
+                tcb.Cwnd = SegmentSize(tcb); // tcp_maxseg: t_maxseg less the options every segment carries
+            }
+            else
+            {
+                tcb.Cwnd = tcb.Ssthresh;
+            }
         }
         else
         {
@@ -72,6 +92,7 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
         {
             if (Seq.Geq(tcb.SndUna, tcb.SndRecover))
             {
+                tcb.PrrActive = false;
                 tcb.Flags &= ~TcbFlags.FastRecovery;
                 tcb.DupAcks = 0;
                 tcb.CongestionControl.PostRecovery(tcb);
@@ -85,6 +106,12 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
                 // highest SACKed byte not yet retransmitted. Data above snd_fack, or sent after a hole that was
                 // reordered rather than lost, is not resent (RFC 6675 §4 IsLost decides, not the ACK's edge).
                 MarkLostRfc6675(tcb);
+                if (tcb.PrrActive)
+                {
+                    // tcp_prr_partialack: delivered_data is what this ACK acknowledged cumulatively plus newly SACKed.
+                    PrrAck(tcb, delivered);
+                }
+
                 return;
             }
 
@@ -114,8 +141,87 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
 
     internal override int CongestionAllowance(TcpControlBlock tcb)
     {
+        if (tcb.PrrActive && tcb.InRecovery)
+        {
+            // tcp_output in SACK recovery: cwin = snd_cwnd - (snd_nxt - snd_recover) - sack_bytes_rexmit.
+            return (int)Math.Max(int.MinValue / 2, tcb.Cwnd - RecoveryOut(tcb));
+        }
+
         var limited = !tcb.InRecovery && tcb.DupAcks is > 0 and < DupThresh ? tcb.DupAcks * tcb.Mss : 0;
         return tcb.Cwnd + limited - Pipe(tcb);
+    }
+
+    internal override void OnSent(TcpControlBlock tcb, int bytes, bool retransmission)
+    {
+        if (tcb.PrrActive && tcb.InRecovery)
+        {
+            tcb.PrrOut += bytes; // tcp_output: sackhint.prr_out counts every byte sent during recovery
+        }
+    }
+
+    /// <summary>
+    /// tcp_do_prr_ack / tcp_prr_partialack (RFC 6937 §3.1): sizes snd_cwnd so that this ACK releases sndcnt segments.
+    /// </summary>
+    /// <remarks>
+    /// DeliveredData accumulates in prr_delivered. While pipe &gt;= ssthresh the proportional part sends
+    /// ceil(prr_delivered * ssthresh / RecoverFS) - prr_out; below it the reduction bound is PRR-SSRB,
+    /// min(ssthresh - pipe, max(prr_delivered - prr_out, DeliveredData) + MSS), or PRR-CRB (prr_delivered - prr_out)
+    /// with net.inet.tcp.do_prr_conservative. sndcnt is rounded down to whole segments; snd_cwnd becomes what recovery
+    /// has in flight already (snd_nxt - snd_recover + sack_bytes_rexmit) plus sndcnt segments, at least one segment.
+    /// pipe is RFC 6675's (net.inet.tcp.rfc6675_pipe).
+    /// </remarks>
+    private static void PrrAck(TcpControlBlock tcb, int deliveredData)
+    {
+        var mss = SegmentSize(tcb);
+        var pipe = Pipe(tcb);
+        tcb.PrrDelivered += deliveredData;
+        long sndcnt;
+        if (pipe >= tcb.Ssthresh)
+        {
+            sndcnt = ((tcb.PrrDelivered * tcb.Ssthresh) + tcb.RecoverFs - 1) / tcb.RecoverFs - tcb.PrrOut;
+        }
+        else
+        {
+            var limit = tcb.Stack.SysctlDoPrrConservative.Value != 0
+                ? tcb.PrrDelivered - tcb.PrrOut
+                : Math.Max(tcb.PrrDelivered - tcb.PrrOut, deliveredData) + mss;
+            sndcnt = Math.Min(tcb.Ssthresh - pipe, limit);
+        }
+
+        var segments = Math.Max(sndcnt, 0) / mss;
+        tcb.Cwnd = (int)Math.Max(mss, RecoveryOut(tcb) + (segments * mss));
+    }
+
+    /// <summary>What recovery has put in flight: snd_nxt - snd_recover plus the retransmitted bytes still outstanding.</summary>
+    private static long RecoveryOut(TcpControlBlock tcb)
+    {
+        long rexmit = 0;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (e.Is(SentFlags.Resent) && !e.Is(SentFlags.Sacked) && Seq.Lt(e.Start, tcb.SndRecover))
+            {
+                rexmit += e.Length;
+            }
+        }
+
+        return rexmit + Math.Max(0, (int)(tcb.SndMax - tcb.SndRecover));
+    }
+
+    /// <summary>sackhint.sacked_bytes: bytes above snd_una the scoreboard holds as SACKed.</summary>
+    private static long SackedBytes(TcpControlBlock tcb)
+    {
+        long sacked = 0;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (e.Is(SentFlags.Sacked) && Seq.Geq(e.Start, tcb.SndUna))
+            {
+                sacked += e.Length;
+            }
+        }
+
+        return sacked;
     }
 
     /// <summary>RFC 6675 §4 IsLost: a hole with DupThresh SACKed segments (or (DupThresh-1)*SMSS+1 bytes) above it.</summary>

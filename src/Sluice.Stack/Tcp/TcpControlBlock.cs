@@ -76,6 +76,9 @@ public sealed class TcpControlBlock : ITimerHandler
     // PRR (RFC 6937).
     internal long PrrDelivered, PrrOut, RecoverFs;
 
+    /// <summary>The `freebsd` block's current SACK recovery is paced by PRR (net.inet.tcp.do_prr was set at its start).</summary>
+    internal bool PrrActive;
+
     internal readonly ByteRing SendBuffer;
     internal readonly ByteRing RecvBuffer;
 

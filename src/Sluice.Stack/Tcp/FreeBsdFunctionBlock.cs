@@ -67,10 +67,10 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
             tcb.PrrActive = tcb.Stack.SysctlDoPrr.Value != 0;
             if (tcb.PrrActive)
             {
-                // tcp_input (V_tcp_do_prr): prr_delivered starts at what the scoreboard already holds SACKed,
-                // RecoverFS = snd_nxt - snd_una (RFC 6937 §3), and snd_cwnd = one segment: only the first retransmission
-                // leaves now; each later ACK releases what tcp_do_prr_ack computes.
-                tcb.PrrDelivered = SackedBytes(tcb);
+                // tcp_input (V_tcp_do_prr): prr_delivered starts at one segment ("Exclude Limited Transmit segments
+                // here"), RecoverFS = snd_nxt - snd_una (RFC 6937 §3), and snd_cwnd = one segment: only the first
+                // retransmission leaves now; each later ACK releases what tcp_do_prr_ack computes.
+                tcb.PrrDelivered = SegmentSize(tcb);
                 tcb.PrrOut = 0;
                 tcb.RecoverFs = Math.Max(1, (int)(tcb.SndNxt - tcb.SndUna));
                 tcb.Cwnd = SegmentSize(tcb); // tcp_maxseg: t_maxseg less the options every segment carries
@@ -92,7 +92,10 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
         {
             if (Seq.Geq(tcb.SndUna, tcb.SndRecover))
             {
+                // cc_post_recovery: the PRR counters start again at the next recovery.
                 tcb.PrrActive = false;
+                tcb.PrrDelivered = 0;
+                tcb.PrrOut = 0;
                 tcb.Flags &= ~TcbFlags.FastRecovery;
                 tcb.DupAcks = 0;
                 tcb.CongestionControl.PostRecovery(tcb);
@@ -106,9 +109,10 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
                 // highest SACKed byte not yet retransmitted. Data above snd_fack, or sent after a hole that was
                 // reordered rather than lost, is not resent (RFC 6675 §4 IsLost decides, not the ACK's edge).
                 MarkLostRfc6675(tcb);
-                if (tcb.PrrActive)
+                if (tcb.PrrActive && tcb.InputHasSack)
                 {
-                    // tcp_prr_partialack: delivered_data is what this ACK acknowledged cumulatively plus newly SACKed.
+                    // tcp_input: a partial ACK carrying SACK blocks goes to tcp_do_prr_ack; delivered_data is what it
+                    // acknowledged cumulatively plus what it newly SACKed.
                     PrrAck(tcb, delivered);
                 }
 
@@ -160,15 +164,17 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
     }
 
     /// <summary>
-    /// tcp_do_prr_ack / tcp_prr_partialack (RFC 6937 §3.1): sizes snd_cwnd so that this ACK releases sndcnt segments.
+    /// tcp_do_prr_ack (FreeBSD 14, RFC 6937 §3.1 with the RFC 6937bis choice of bound): sizes snd_cwnd so that this ACK
+    /// releases sndcnt segments.
     /// </summary>
     /// <remarks>
-    /// DeliveredData accumulates in prr_delivered. While pipe &gt;= ssthresh the proportional part sends
-    /// ceil(prr_delivered * ssthresh / RecoverFS) - prr_out; below it the reduction bound is PRR-SSRB,
-    /// min(ssthresh - pipe, max(prr_delivered - prr_out, DeliveredData) + MSS), or PRR-CRB (prr_delivered - prr_out)
-    /// with net.inet.tcp.do_prr_conservative. sndcnt is rounded down to whole segments; snd_cwnd becomes what recovery
-    /// has in flight already (snd_nxt - snd_recover + sack_bytes_rexmit) plus sndcnt segments, at least one segment.
-    /// pipe is RFC 6675's (net.inet.tcp.rfc6675_pipe).
+    /// DeliveredData accumulates in prr_delivered. While pipe &gt;= ssthresh the proportional part is
+    /// ceil(prr_delivered * ssthresh / RecoverFS) - prr_out, rounded up to whole segments (FreeBSD adds maxseg - 1
+    /// before dividing). Below ssthresh it is min(ssthresh - pipe, limit): PRR-CRB, limit = prr_delivered - prr_out,
+    /// when the ACK opened a new hole (SACK_NEWLOSS) or delivered nothing; PRR-SSRB, limit = max(prr_delivered -
+    /// prr_out, DeliveredData) + MSS, otherwise; rounded down to whole segments. snd_cwnd becomes what recovery has in
+    /// flight already (snd_nxt - snd_recover + sack_bytes_rexmit) plus sndcnt segments, at least one segment. pipe is
+    /// RFC 6675's (tcp_compute_pipe; net.inet.tcp.sack.revised).
     /// </remarks>
     private static void PrrAck(TcpControlBlock tcb, int deliveredData)
     {
@@ -178,11 +184,11 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
         long sndcnt;
         if (pipe >= tcb.Ssthresh)
         {
-            sndcnt = ((tcb.PrrDelivered * tcb.Ssthresh) + tcb.RecoverFs - 1) / tcb.RecoverFs - tcb.PrrOut;
+            sndcnt = ((tcb.PrrDelivered * tcb.Ssthresh) + tcb.RecoverFs - 1) / tcb.RecoverFs - tcb.PrrOut + mss - 1;
         }
         else
         {
-            var limit = tcb.Stack.SysctlDoPrrConservative.Value != 0
+            var limit = tcb.SackNewLoss || deliveredData == 0
                 ? tcb.PrrDelivered - tcb.PrrOut
                 : Math.Max(tcb.PrrDelivered - tcb.PrrOut, deliveredData) + mss;
             sndcnt = Math.Min(tcb.Ssthresh - pipe, limit);
@@ -206,22 +212,6 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
         }
 
         return rexmit + Math.Max(0, (int)(tcb.SndMax - tcb.SndRecover));
-    }
-
-    /// <summary>sackhint.sacked_bytes: bytes above snd_una the scoreboard holds as SACKed.</summary>
-    private static long SackedBytes(TcpControlBlock tcb)
-    {
-        long sacked = 0;
-        for (var i = 0; i < tcb.Map.Count; i++)
-        {
-            ref var e = ref tcb.Map[i];
-            if (e.Is(SentFlags.Sacked) && Seq.Geq(e.Start, tcb.SndUna))
-            {
-                sacked += e.Length;
-            }
-        }
-
-        return sacked;
     }
 
     /// <summary>RFC 6675 §4 IsLost: a hole with DupThresh SACKed segments (or (DupThresh-1)*SMSS+1 bytes) above it.</summary>

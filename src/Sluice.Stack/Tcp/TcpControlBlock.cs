@@ -70,6 +70,12 @@ public sealed class TcpControlBlock : ITimerHandler
     internal long SynSentAt = -1;
     internal uint SackHigh;
 
+    /// <summary>The ACK being processed carried SACK blocks (TOF_SACK).</summary>
+    internal bool InputHasSack;
+
+    /// <summary>The ACK being processed opened a new hole above snd_fack (tcp_sack_doack's SACK_NEWLOSS).</summary>
+    internal bool SackNewLoss;
+
     /// <summary>snd_max when ECN last reduced the window: one reduction per window of data (RFC 3168 §6.1.2).</summary>
     internal uint EcnRecover;
 

@@ -371,7 +371,9 @@ public abstract partial class TcpFunctionBlockBase
             }
         }
 
-        var sacked = s.Options.SackCount > 0 && tcb.SackEnabled ? ProcessSack(tcb, ref s.Options, ack) : 0;
+        tcb.SackNewLoss = false;
+        tcb.InputHasSack = s.Options.SackCount > 0 && tcb.SackEnabled;
+        var sacked = tcb.InputHasSack ? ProcessSack(tcb, ref s.Options, ack) : 0;
         if (Seq.Leq(ack, tcb.SndUna))
         {
             var pureDup = payload.Length == 0 && !fin && tiwin == tcb.SndWnd && ack == tcb.SndUna && tcb.SndMax != tcb.SndUna;
@@ -929,6 +931,7 @@ public abstract partial class TcpFunctionBlockBase
         stats.tcps_sack_rcv_blocks++;
         var newly = 0;
         var now = tcb.Now;
+        var fack = Seq.Gt(tcb.SackHigh, tcb.SndUna) ? tcb.SackHigh : tcb.SndUna; // snd_fack before this ACK
         for (var b = 0; b < o.SackCount; b++)
         {
             var (left, right) = o.Sack(b);
@@ -955,6 +958,11 @@ public abstract partial class TcpFunctionBlockBase
             if (!Seq.Lt(left, right) || Seq.Leq(right, tcb.SndUna) || Seq.Gt(right, tcb.SndMax) || Seq.Lt(left, tcb.SndUna))
             {
                 continue;
+            }
+
+            if (Seq.Gt(left, fack))
+            {
+                tcb.SackNewLoss = true; // tcp_sack_doack: a block above snd_fack opens a new hole (SACK_NEWLOSS)
             }
 
             for (var i = 0; i < tcb.Map.Count; i++)

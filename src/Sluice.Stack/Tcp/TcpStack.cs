@@ -40,7 +40,7 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
         SysctlUdpTunnelingOverhead = null!, SysctlV6MssDflt = null!, SysctlPathMtuDiscovery = null!, SysctlMinMss = null!,
         SysctlPmtudBlackholeDetect = null!, SysctlPmtudBlackholeMss = null!, SysctlV6PmtudBlackholeMss = null!, SysctlAlwaysKeepalive = null!,
         SysctlSendBufAuto = null!, SysctlSendBufInc = null!, SysctlSendBufMax = null!, SysctlSendBufAutoLowat = null!,
-        SysctlRecvBufAuto = null!, SysctlRecvBufMax = null!, SysctlRackAutoscale = null!, SysctlDoPrr = null!, SysctlDoPrrConservative = null!;
+        SysctlRecvBufAuto = null!, SysctlRecvBufMax = null!, SysctlRackAutoscale = null!, SysctlDoPrr = null!;
 
     private UdpSocket? _tunnel4, _tunnel6;
 
@@ -210,9 +210,9 @@ public sealed partial class TcpStack : IIpProtocolHandler, IUdpTunnel
         SysctlRfc1323 = t.AddInt("net.inet.tcp.rfc1323", "Enable rfc1323 (high performance TCP) extensions", 1, 0, 3);
         SysctlSack = t.AddInt("net.inet.tcp.sack.enable", "Enable/Disable TCP SACK support", 1, 0, 1);
 
-        // tcp_input.c: Proportional Rate Reduction (RFC 6937) for the `freebsd` block's SACK recovery.
+        // tcp_input.c: Proportional Rate Reduction (RFC 6937) for the `freebsd` block's SACK recovery. FreeBSD 14 has
+        // no do_prr_conservative any more: tcp_do_prr_ack picks PRR-CRB itself (RFC 6937bis heuristic).
         SysctlDoPrr = t.AddInt("net.inet.tcp.do_prr", "Enable Proportional Rate Reduction per RFC 6937", 1, 0, 1);
-        SysctlDoPrrConservative = t.AddInt("net.inet.tcp.do_prr_conservative", "Do conservative Proportional Rate Reduction", 0, 0, 1);
         SysctlSynCookies = t.AddInt("net.inet.tcp.syncookies", "Use TCP SYN cookies if the syncache overflows", 1, 0, 1);
         SysctlMsl = t.AddInt("net.inet.tcp.msl", "Maximum Segment Lifetime", 30_000, 1, int.MaxValue);
         SysctlRexmitMin = t.AddInt("net.inet.tcp.rexmit_min", "Minimum Retransmission Timeout", 30, 1, 60_000);

@@ -1,3 +1,5 @@
+using Sluice.Stack.Time;
+
 namespace Sluice.Stack.Tcp;
 
 /// <summary>
@@ -83,6 +85,62 @@ public sealed class FreeBsdFunctionBlock : TcpFunctionBlockBase
         else
         {
             tcb.Cwnd = tcb.Ssthresh + (DupThresh * tcb.Mss);
+        }
+    }
+
+    /// <summary>
+    /// tcp_do_segment's bad-retransmit check (process_ACK and header prediction): after the first timeout
+    /// (t_rxtshift == 1, TF_PREVVALID), an ACK whose TSecr predates the resend's TSval (t_badrxtwin), or without
+    /// timestamps one arriving before t_badrxtwin, was for the original: cc_cong_signal(CC_RTO_ERR).
+    /// </summary>
+    internal override void OnAckAdvancing(TcpControlBlock tcb)
+    {
+        if (tcb.RxtShift != 1 || !tcb.PrevValid || tcb.BadRxtWin == 0)
+        {
+            return;
+        }
+
+        var spurious = tcb.InputHasTs
+            ? tcb.InputTsEcr != 0 && (int)(tcb.InputTsEcr - tcb.BadRxtWin) < 0
+            : (int)((uint)(tcb.Now / Nanos.PerMillisecond) - tcb.BadRxtWin) < 0;
+        if (spurious)
+        {
+            RtoError(tcb);
+        }
+        else if (tcb.InputHasTs && tcb.InputTsEcr != 0)
+        {
+            // process_ACK times every ACK with a TSecr (tcp_xmit_timer zeroes t_rxtshift), so only the first new ACK
+            // after the timeout is checked; Sluice's Karn sampling leaves the shift alone, so the undo state goes here.
+            tcb.PrevValid = false;
+        }
+    }
+
+    /// <summary>
+    /// cc_cong_signal(CC_RTO_ERR): the timeout was unnecessary, so cwnd, ssthresh and snd_recover go back to
+    /// snd_cwnd_prev, snd_ssthresh_prev and snd_recover_prev (fast recovery too, TF_WASFRECOVERY), and sending resumes
+    /// at snd_max: what the timeout marked lost and has not been resent yet is not sent again.
+    /// </summary>
+    private static void RtoError(TcpControlBlock tcb)
+    {
+        tcb.Stack.Statistics.tcps_sndrexmitbad++;
+        tcb.Cwnd = tcb.CwndPrev;
+        tcb.Ssthresh = tcb.SsthreshPrev;
+        tcb.SndRecover = tcb.RecoverPrev;
+        if (tcb.WasFastRecoveryPrev)
+        {
+            tcb.Flags |= TcbFlags.FastRecovery;
+        }
+
+        tcb.SndNxt = tcb.SndMax;
+        tcb.PrevValid = false;
+        tcb.BadRxtWin = 0;
+        for (var i = 0; i < tcb.Map.Count; i++)
+        {
+            ref var e = ref tcb.Map[i];
+            if (e.Is(SentFlags.RtoRetransmit) && e.Is(SentFlags.Lost) && !e.Is(SentFlags.Resent))
+            {
+                e.Flags &= ~SentFlags.Lost;
+            }
         }
     }
 

@@ -158,6 +158,12 @@ public sealed class TcpControlBlock : ITimerHandler
     internal uint RecoverPrev;
     internal bool PrevValid, WasFastRecoveryPrev;
 
+    /// <summary>
+    /// t_badrxtwin (ms ticks): with timestamps, the TSval of the latest segment sent after the first timeout (tcp_output);
+    /// without, the tick half an SRTT after that timeout (tcp_timer_rexmt). Zero when unset.
+    /// </summary>
+    internal uint BadRxtWin;
+
     /// <summary>The TSval this connection sent at <paramref name="time"/> (ns): what the peer echoes for a segment sent then.</summary>
     internal uint TsValAt(long time) => (uint)(time / Nanos.PerMillisecond) + TsOffset;
 

@@ -296,7 +296,8 @@ public abstract partial class TcpFunctionBlockBase
 
         // ---- ACK processing (RFC 9293 §3.10.7.4 fifth) ----
         var ack = s.Ack;
-        if (tcb.State == TcpState.SynReceived)
+        var handshake = tcb.State == TcpState.SynReceived;
+        if (handshake)
         {
             if (Seq.Gt(ack, tcb.SndUna) && Seq.Leq(ack, tcb.SndMax))
             {
@@ -353,7 +354,8 @@ public abstract partial class TcpFunctionBlockBase
         if (Seq.Gt(ack, tcb.SndUna))
         {
             // Cumulatively acknowledged segments are delivered before the SACK blocks of the same ACK (RACK ordering).
-            SampleRtt(tcb, ack, ref s);
+            OnAckAdvancing(tcb);
+            SampleRtt(tcb, ack, handshake, ref s);
             for (var i = 0; i < tcb.Map.Count; i++)
             {
                 ref var e = ref tcb.Map[i];
@@ -894,7 +896,7 @@ public abstract partial class TcpFunctionBlockBase
         tcb.Stack.Net.Loop.Cancel(tcb.DelAckTimer);
     }
 
-    private static void SampleRtt(TcpControlBlock tcb, uint ack, ref TcpSegment s)
+    private static void SampleRtt(TcpControlBlock tcb, uint ack, bool handshake, ref TcpSegment s)
     {
         // Karn: only segments sent once; the newest one the ACK covers.
         long sentAt = -1;
@@ -912,15 +914,22 @@ public abstract partial class TcpFunctionBlockBase
             }
         }
 
-        if (sentAt < 0 && tcb.State == TcpState.SynReceived && tcb.RxtShift == 0 && tcb.SynSentAt >= 0)
-        {
-            sentAt = tcb.SynSentAt;
-        }
-
         if (sentAt >= 0)
         {
             tcb.Stack.Statistics.tcps_rttupdated++;
             tcb.RttSample(tcb.Now - sentAt);
+        }
+        else if (handshake && tcb.InputHasTs && tcb.InputTsEcr != 0)
+        {
+            // tcp_do_segment: the ACK completing a passive open (SYN_RECEIVED, from the syncache) goes through
+            // process_ACK, which times it from to_tsecr (tcp_ts_getticks() - to_tsecr, ts_offset removed): the echo of
+            // the SYN-ACK's TSval, so the server has an RTT before any data. Without timestamps nothing times it.
+            var rtt = (long)(tcb.TsNow - tcb.InputTsEcr) * Nanos.PerMillisecond;
+            if (rtt >= 0)
+            {
+                tcb.Stack.Statistics.tcps_rttupdated++;
+                tcb.RttSample(rtt);
+            }
         }
     }
 

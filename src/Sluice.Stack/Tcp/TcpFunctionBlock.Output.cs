@@ -29,6 +29,10 @@ public abstract partial class TcpFunctionBlockBase
             o.Timestamps = true;
             o.TsVal = tcb.TsNow;
             o.TsEcr = tcb.TsRecent;
+            if (tcb.RxtShift == 1)
+            {
+                tcb.BadRxtWin = o.TsVal; // tcp_output: t_badrxtwin = the TSval the first timeout's resend carries
+            }
         }
 
         if (!tcb.Has(TcbFlags.NoOpt))
@@ -703,6 +707,10 @@ public abstract partial class TcpFunctionBlockBase
             tcb.RecoverPrev = tcb.SndRecover;
             tcb.WasFastRecoveryPrev = tcb.InRecovery;
             tcb.PrevValid = true;
+
+            // Without timestamps an ACK within half an SRTT of the timeout was already in flight; with them tcp_output
+            // records the resend's TSval instead.
+            tcb.BadRxtWin = tcb.TimestampsEnabled ? 0 : (uint)(tcb.Now / Nanos.PerMillisecond) + (uint)(tcb.Srtt / Nanos.PerMillisecond / 2);
             tcb.CongestionControl.CongestionSignal(tcb, CongestionSignal.Timeout);
         }
         else if (!probing)
@@ -740,6 +748,11 @@ public abstract partial class TcpFunctionBlockBase
         {
             ArmTimer(tcb, restart: true);
         }
+    }
+
+    /// <summary>Hook for an ACK that acknowledges new data, before its RTT sample is taken.</summary>
+    internal virtual void OnAckAdvancing(TcpControlBlock tcb)
+    {
     }
 
     /// <summary>Hook after an RTO marked everything lost.</summary>

@@ -48,6 +48,17 @@ public sealed class TcpBufferAutotuningTests(ITestOutputHelper output)
         return new Outcome(elapsed, sendBuffer, receiveBuffer, window, got.AsSpan().SequenceEqual(data), clientSynRtt, serverSynRtt);
     }
 
+    [Theory]
+    [InlineData("freebsd")]
+    [InlineData("rack")]
+    public void ServerTimesTheHandshakeAckFromItsTimestampEcho(string block)
+    {
+        // tcp_do_segment: the ACK that completes a passive open is timed from to_tsecr, the echo of the SYN-ACK's TSval.
+        var run = Run(block, AutotuningOff);
+        Assert.Equal(Rtt, run.ClientSynRtt);
+        Assert.Equal(Rtt, run.ServerSynRtt);
+    }
+
     private static void AutotuningOff(NetStack stack)
     {
         Assert.True(stack.Sysctl.TrySet("net.inet.tcp.sendbuf_auto", "0").Succeeded);

@@ -16,6 +16,10 @@ public sealed class TcpRackUndoTests(ITestOutputHelper output)
 {
     private sealed record Outcome(TcpStatistics Stats, int SsthreshBefore, int SsthreshAfter, int CwndAfter);
 
+    private sealed record LateAckRun(
+        TcpStatistics Stats, long TimeoutsBefore, int CwndBefore, int CwndAfter, int SsthreshBefore, int SsthreshAfter, long BurstAt, long RtoAt,
+        RackState? Rack);
+
     /// <summary>
     /// After a warm-up, a 20-segment burst whose 5th data segment is held back 8 ms on a 20 ms RTT path: SACKs of the
     /// later ones make it look lost, it is retransmitted in a recovery episode, and then the original arrives first.
@@ -73,7 +77,7 @@ public sealed class TcpRackUndoTests(ITestOutputHelper output)
     /// After a warm-up, four segments sent at one instant whose ACKs the path holds back past the first retransmission
     /// timeout (but not the second): the timeout resends the first segment, then the ACK for the originals arrives.
     /// </summary>
-    private (TcpStatistics Stats, int CwndBefore, int CwndAfter, long BurstAt, long RtoAt, RackState? Rack) LateAcks(string block, bool timestamps)
+    private LateAckRun LateAcks(string block, bool timestamps)
     {
         var net = new TcpPair(block, oneWayDelayNs: Nanos.FromMilliseconds(10));
         if (!timestamps)
@@ -98,6 +102,7 @@ public sealed class TcpRackUndoTests(ITestOutputHelper output)
         var timeoutsBefore = stats.tcps_rexmttimeo;
         long rtoAt = 0;
         var cwndBefore = tcb.Cwnd;
+        var ssthreshBefore = tcb.Ssthresh;
         var burstAt = net.Loop.Now;
         var data = TcpPair.Pattern(4 * seg, 21);
         var received = new MemoryStream();
@@ -118,7 +123,7 @@ public sealed class TcpRackUndoTests(ITestOutputHelper output)
         Assert.Equal(1, stats.tcps_rexmttimeo - timeoutsBefore);
         Assert.Equal(data, received.ToArray());
         output.WriteLine($"{block} ts={timestamps}: cwnd {cwndBefore} -> {tcb.Cwnd}, ssthresh {tcb.Ssthresh}, bad rexmit {stats.tcps_sndrexmitbad}, rto at +{(rtoAt - burstAt) / Nanos.PerMillisecond} ms");
-        return (stats, cwndBefore, tcb.Cwnd, burstAt, rtoAt, tcb.FunctionBlockState as RackState);
+        return new LateAckRun(stats, timeoutsBefore, cwndBefore, tcb.Cwnd, ssthreshBefore, tcb.Ssthresh, burstAt, rtoAt, tcb.FunctionBlockState as RackState);
     }
 
     [Fact]
@@ -131,6 +136,24 @@ public sealed class TcpRackUndoTests(ITestOutputHelper output)
         // Without timestamps nothing tells the original's ACK from the retransmission's: the collapse stays.
         var kept = LateAcks("rack", timestamps: false);
         Assert.Equal(0, kept.Stats.tcps_sndrexmitbad);
+        Assert.True(kept.CwndAfter < undone.CwndAfter, $"cwnd without timestamps {kept.CwndAfter}, with {undone.CwndAfter}");
+    }
+
+    [Fact]
+    public void FreeBsdUndoesASpuriousTimeoutWhenTheAckEchoesTheOriginalTimestamp()
+    {
+        // tcp_do_segment: t_rxtshift == 1, TF_PREVVALID and TSecr older than t_badrxtwin (the resend's TSval):
+        // cc_cong_signal(CC_RTO_ERR) puts back snd_cwnd_prev and snd_ssthresh_prev before the ACK is counted.
+        var undone = LateAcks("freebsd", timestamps: true);
+        Assert.Equal(1, undone.Stats.tcps_rexmttimeo - undone.TimeoutsBefore);
+        Assert.Equal(1, undone.Stats.tcps_sndrexmitbad);
+        Assert.Equal(undone.SsthreshBefore, undone.SsthreshAfter);
+        Assert.True(undone.CwndAfter >= undone.CwndBefore, $"cwnd {undone.CwndBefore} -> {undone.CwndAfter}"); // restored, then grown by the ACKs
+
+        // Without timestamps t_badrxtwin is half an SRTT after the timeout: these ACKs come later, the collapse stays.
+        var kept = LateAcks("freebsd", timestamps: false);
+        Assert.Equal(0, kept.Stats.tcps_sndrexmitbad);
+        Assert.True(kept.SsthreshAfter < kept.SsthreshBefore, $"ssthresh {kept.SsthreshBefore} -> {kept.SsthreshAfter}");
         Assert.True(kept.CwndAfter < undone.CwndAfter, $"cwnd without timestamps {kept.CwndAfter}, with {undone.CwndAfter}");
     }
 

@@ -43,9 +43,6 @@ public sealed class MessageBuffer
     /// <summary>Lines currently held.</summary>
     public int Count => _lines.Count;
 
-    /// <summary>Raised after each line is written (labs can echo the console).</summary>
-    public event Action<int, string>? LineWritten;
-
     /// <summary>log(9): writes one line (without its newline) with syslog priority <paramref name="priority"/> (facility | level).</summary>
     public void Log(int priority, string text)
     {
@@ -57,8 +54,6 @@ public sealed class MessageBuffer
         {
             _characters -= _lines.Dequeue().Text.Length + 1;
         }
-
-        LineWritten?.Invoke(priority, text);
     }
 
     /// <summary>The buffer's text, oldest line first; kernel-facility lines only unless <paramref name="all"/> (dmesg -a).</summary>
